@@ -1,0 +1,36 @@
+"""Cases for tests/geometry/test_curvature.py: ground-truth manifolds and the bands they must meet.
+
+Sample sizes are chosen so that the kNN neighbourhood (K = 3p) is small against the radius; the
+residual bias of the quadratic fit on a sphere grows like (ε / r)², ε the neighbourhood radius.
+"""
+
+#: (dim, radius, n, ambient, tolerance band): median invariants on S^dim(radius).
+SPHERE_CASES = [
+    (1, 1.0, 2_000, 5, "low"),
+    (2, 2.0, 10_000, 6, "low"),
+    (2, 0.5, 10_000, 40, "low"),
+    (3, 1.5, 20_000, 8, "low"),
+    (4, 2.0, 20_000, 9, "high"),
+    (5, 1.0, 40_000, 10, "high"),
+]
+
+#: (dim, n, ambient): flat patches where every |κ| must vanish.
+FLAT_CASES = [(1, 500, 4), (2, 2_000, 7), (3, 4_000, 20)]
+
+#: (name, A as nested lists (codimension 1: dim × dim; codimension 2: 2 × dim × dim), ambient):
+#: curvatures at the apex must equal eig(A) (per normal direction).
+PARABOLOID_CASES = [
+    ("saddle", [[1.0, 0.0], [0.0, -0.5]], 5),
+    ("elliptic", [[2.0, 0.3], [0.3, 0.7]], 3),
+    ("3d-mixed", [[1.5, 0.2, 0.0], [0.2, -0.8, 0.1], [0.0, 0.1, 0.4]], 8),
+]
+
+#: (a, b, n, ambient): Clifford torus S¹(a) × S¹(b), codimension 2, flat (scalar curvature 0).
+TORUS_CASES = [(1.0, 1.0, 20_000, 4), (1.0, 2.0, 20_000, 10)]
+
+#: (sphere_dim, flat_dim, radius, n, ambient): cylinders S^k(r) × R^j.
+CYLINDER_CASES = [(1, 1, 1.0, 10_000, 5), (2, 1, 1.5, 30_000, 6)]
+
+#: The benchmark case scaled down: (n, K, D, dim, spread, noise), float32 against float64. The
+#: noise directions sit at ~1/60 of the tangent singular values, inside float32 Gram resolution.
+PRECISION_CASE = (4, 300, 2_048, 6, 0.2, 3e-3)

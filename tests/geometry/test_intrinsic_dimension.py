@@ -1,0 +1,119 @@
+"""TwoNN (Ansuini variant) and the PCA linear dimension."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crlm_bench.geometry import DuplicatePointsWarning, pca_dimension, twonn
+from crlm_bench.geometry.manifolds import haar_orthogonal
+from tests import tolerances as tol
+from tests.geometry import intrinsic_dimension_cases as cases
+
+N = 5000
+
+
+def sample(shape: str, d: int, ambient: int, n: int = N, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    if shape == "ball":
+        x = torch.randn(n, d, generator=g, dtype=torch.float64)
+        x = x / x.norm(dim=1, keepdim=True) * torch.rand(n, 1, generator=g, dtype=torch.float64) ** (1 / d)
+    else:
+        x = torch.randn(n, d + 1, generator=g, dtype=torch.float64)
+        x = x / x.norm(dim=1, keepdim=True)
+    x = torch.nn.functional.pad(x, (0, ambient - x.shape[1]))
+    return x @ haar_orthogonal(ambient, g).T
+
+
+@pytest.mark.parametrize("shape,d,ambient", cases.TWONN_CASES)
+def test_twonn_recovers_the_dimension(shape, d, ambient):
+    est = twonn(sample(shape, d, ambient))
+    rtol = tol.TWONN_RTOL_LOW if d <= 4 else tol.TWONN_RTOL_HIGH
+    assert abs(est - d) <= rtol * d, f"TwoNN {est:.3f} for a {d}-dimensional {shape}"
+
+
+@pytest.mark.parametrize("shape,d,ambient", [("ball", 3, 10), ("sphere", 6, 40)])
+def test_twonn_agrees_with_scikit_dimension(shape, d, ambient):
+    skdim = pytest.importorskip("skdim")
+    x = sample(shape, d, ambient, n=2000, seed=1)
+    theirs = skdim.id.TwoNN(discard_fraction=0.1).fit(x.numpy()).dimension_
+    assert twonn(x, fraction=0.9) == pytest.approx(theirs, rel=tol.TWONN_VS_SKDIM_RTOL)
+
+
+def test_twonn_drops_duplicates_and_warns_above_ten_percent():
+    x = sample("ball", 3, 5, n=2000)
+    clean = twonn(x)
+    # 50 duplicated points: 100 rows with r1 = 0, and the points whose nearest neighbour is one of
+    # them see it twice (r1 = r2) and are dropped as ties: about 7 % in all, under the 10 % line
+    few = torch.cat([x, x[:50]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DuplicatePointsWarning)
+        twonn(few)
+    many = torch.cat([x, x[:300]])  # at least 600 of 2300 dropped
+    with pytest.warns(DuplicatePointsWarning, match=r"dropped \d{3} of 2300 points"):
+        est = twonn(many)
+    assert abs(est - clean) <= tol.TWONN_RTOL_LOW * clean
+
+
+def test_twonn_is_invariant_to_rotation_translation_and_scale():
+    x = sample("sphere", 4, 12, n=1500)
+    g = torch.Generator().manual_seed(5)
+    y = 3.5 * x @ haar_orthogonal(12, g).T + torch.randn(12, generator=g, dtype=torch.float64)
+    assert twonn(y) == pytest.approx(twonn(x), rel=1e-9)
+
+
+@given(st.integers(3, 60), st.integers(1, 5), st.integers(0, 1000))
+def test_twonn_finite_and_positive(n, ambient, seed):
+    x = torch.randn(n, ambient, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    est = twonn(x)
+    assert np.isfinite(est) and est > 0
+
+
+@pytest.mark.parametrize("bad,match", [
+    (torch.zeros(2, 3), r"at least 3"),
+    (torch.zeros(5), r"shape \(n, D\)"),
+    (torch.tensor([[0.0, 1.0], [float("nan"), 1.0], [2.0, 0.0], [3.0, float("inf")]]), r"NaN or Inf in 2 of 4 rows"),
+    (torch.zeros(10, 3), r"at least 3 distinct"),
+])
+def test_twonn_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        twonn(bad)
+
+
+def test_twonn_fraction_is_checked():
+    with pytest.raises(ValueError, match="fraction"):
+        twonn(torch.randn(20, 3), fraction=0.0)
+
+
+@pytest.mark.parametrize("rank,ambient,n", cases.PCA_CASES)
+def test_pca_dimension_of_a_subspace(rank, ambient, n):
+    g = torch.Generator().manual_seed(rank)
+    x = torch.randn(n, rank, generator=g, dtype=torch.float64) @ torch.randn(rank, ambient, generator=g, dtype=torch.float64)
+    assert 1 <= pca_dimension(x) <= rank
+    assert pca_dimension(x, variance=0.999) == rank
+
+
+def test_pca_dimension_standardises_features():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 4, generator=g, dtype=torch.float64)
+    x[:, 0] *= 1000.0  # one huge feature would take 99.9 % of the raw variance
+    assert pca_dimension(x, 0.9) == 4  # after standardisation, four equal components
+    assert pca_dimension(x, 0.5) == 2
+
+
+def test_pca_dimension_uses_the_gram_route_for_wide_data():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(50, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 5000, generator=g, dtype=torch.float64)
+    assert pca_dimension(x, 0.999) == 3
+
+
+def test_pca_dimension_bad_input():
+    with pytest.raises(ValueError, match="variance"):
+        pca_dimension(torch.randn(10, 3), variance=1.0)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        pca_dimension(torch.tensor([[float("nan"), 1.0], [0.0, 1.0]]))

@@ -1,0 +1,62 @@
+"""Exact kNN with bounded memory."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crlm_bench.geometry import knn
+from crlm_bench.geometry import neighbours as nb_module
+
+
+def brute(points, k):
+    d = torch.cdist(points, points)
+    d.fill_diagonal_(float("inf"))
+    return d.topk(k, largest=False)
+
+
+@given(st.integers(3, 80), st.integers(1, 6), st.integers(0, 10_000), st.data())
+def test_knn_matches_brute_force(n, ambient, seed, data):
+    k = data.draw(st.integers(1, n - 1))
+    x = torch.randn(n, ambient, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    idx, dist = knn(x, k, return_distances=True)
+    ref = brute(x, k)
+    torch.testing.assert_close(dist, ref.values)
+    assert idx.dtype == torch.long and idx.shape == (n, k)
+    assert not bool((idx == torch.arange(n)[:, None]).any())  # never itself
+    torch.testing.assert_close((x[idx] - x[:, None]).norm(dim=-1), ref.values)
+
+
+def test_knn_blocks_give_the_same_answer(monkeypatch):
+    x = torch.randn(300, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    whole = knn(x, 7)
+    blocked = knn(x, 7, block_bytes=300 * 8 * 3)  # three rows per block
+    torch.testing.assert_close(blocked, whole)
+
+
+def test_knn_block_size_bounds_memory_for_50k_points():
+    rows = nb_module._row_block(50_000, 50_000, 4)
+    assert rows * 50_000 * 4 <= nb_module.BLOCK_BYTES
+
+
+def test_duplicates_are_neighbours_at_distance_zero():
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [3.0, 0.0]], dtype=torch.float64)
+    idx, dist = knn(x, 1, return_distances=True)
+    assert idx[0, 0] == 1 and idx[1, 0] == 0
+    assert float(dist[0, 0]) == 0.0
+
+
+@pytest.mark.parametrize("k", [0, 4, 2.5])
+def test_knn_bad_k(k):
+    with pytest.raises(ValueError, match="k must be"):
+        knn(torch.randn(4, 2), k)
+
+
+def test_knn_of_selected_rows_searches_all_points():
+    x = torch.randn(200, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    rows = torch.tensor([5, 0, 199])
+    torch.testing.assert_close(knn(x, 6, rows=rows), knn(x, 6)[rows])
+    with pytest.raises(ValueError, match="rows must index"):
+        knn(x, 3, rows=torch.tensor([200]))
