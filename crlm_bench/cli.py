@@ -1,12 +1,128 @@
-"""The ``crlm-bench`` command line. Exit codes: 0 success, 1 failure, 2 usage error."""
+"""The ``crlm-bench`` command line. Exit codes: 0 success, 1 failure, 2 usage error.
+
+    crlm-bench demo                       estimators against ground truth on synthetic manifolds
+    crlm-bench train CELL…                train (or resume) the cells' networks into the store
+    crlm-bench profile CELL…              measure the cells' profiles (training first if needed)
+    crlm-bench show CELL                  a stored profile as a table
+    crlm-bench store ls|verify|gc         inspect and clean the artifact store
+
+A CELL is an id such as ``fashion-mnist-resnet8_narrow-baseline-s0-e10`` (dataset, model, recipe,
+seed, epoch; ``-e5of10`` for epoch 5 of a 10-epoch run; ``-untrained-s0-e0`` for the
+initialisation); measurement settings are options.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 log = logging.getLogger("crlm_bench")
+
+
+class UsageError(Exception):
+    """Bad arguments discovered after parsing (exit code 2)."""
+
+
+# --------------------------------------------------------------------------------------------
+# shared options
+
+
+def _add_store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="DIR", help="artifact store (default $CRLM_STORE or ~/.cache/crlm-bench/store)")
+
+
+def _add_compute_options(p: argparse.ArgumentParser) -> None:
+    _add_store_options(p)
+    p.add_argument("--data-dir", metavar="DIR", help="data root (default $CRLM_DATA or ~/.cache/crlm-bench/data)")
+    p.add_argument("--download", action="store_true", help="allow downloading missing data sets (never done otherwise)")
+    p.add_argument("--device", help="torch device (default cuda when available, else cpu)")
+    p.add_argument("--memory-mb", type=int, default=2048,
+                   help="bound on the neighbour activations held at once while profiling (default 2048)")
+    p.add_argument("--save-at", metavar="E,E,…", help="extra epochs at which to keep a checkpoint")
+    p.add_argument("--override", action="append", default=[], metavar="NAME=VALUE",
+                   help="training override, a recipe field or train option (lr=0.05, batch_size=64, train_subset=5000)")
+
+
+def _add_measurement_options(p: argparse.ArgumentParser) -> None:
+    from crlm_bench.experiment.cell import INPUT_PROBES, PRECISIONS, SPLITS, Measurement
+
+    d = Measurement()
+    g = p.add_argument_group("measurement (defaults: the paper's)")
+    g.add_argument("--points", type=int, default=d.points, help=f"points measured (default {d.points})")
+    g.add_argument("--toggles", type=int, default=d.toggles,
+                   help=f"smallest singular values toggled; 2^t − 1 neighbours (default {d.toggles})")
+    g.add_argument("--id-runs", type=int, default=d.id_runs, help=f"TwoNN runs (default {d.id_runs})")
+    g.add_argument("--id-samples", type=int, default=d.id_samples, help=f"images per TwoNN run (default {d.id_samples})")
+    g.add_argument("--split", choices=SPLITS, default=d.split, help=f"where the points come from (default {d.split})")
+    g.add_argument("--precision", choices=PRECISIONS, default=d.precision, help=f"dtype of the fits (default {d.precision})")
+    g.add_argument("--input-probe", choices=INPUT_PROBES, default=d.input_probe, help=f"(default {d.input_probe})")
+    g.add_argument("--deviation", action="append", default=[], help="a named deviation from the paper (repeatable)")
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _cells(args: argparse.Namespace, with_measurement: bool) -> list:
+    from crlm_bench.experiment.cell import Cell, Measurement, validate
+
+    overrides = {}
+    for item in getattr(args, "override", []) or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--override {item!r}: expected NAME=VALUE")
+        overrides[name] = _value(value)
+    save_at = ()
+    if getattr(args, "save_at", None):
+        try:
+            save_at = tuple(int(e) for e in args.save_at.split(","))
+        except ValueError:
+            raise UsageError(f"--save-at {args.save_at!r}: expected comma-separated epochs") from None
+    measurement = Measurement()
+    try:
+        if with_measurement:
+            measurement = Measurement(
+                points=args.points, toggles=args.toggles, id_runs=args.id_runs, id_samples=args.id_samples,
+                split=args.split, precision=args.precision, input_probe=args.input_probe,
+                deviations=tuple(args.deviation),
+            )
+        cells = []
+        for text in args.cells:
+            # --save-at may name epochs beyond a checkpoint cell's own epoch; keep those within the run
+            cell = Cell.parse(text, measurement=measurement, overrides=overrides)
+            if save_at:
+                cell = Cell.parse(text, measurement=measurement, overrides=overrides,
+                                  save_at=tuple(e for e in save_at if e <= cell.training.epochs))
+            cells.append(validate(cell))
+    except (ValueError, KeyError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    return cells
+
+
+def _context(args: argparse.Namespace):
+    from crlm_bench.experiment.pipeline import Context
+
+    if args.memory_mb < 1:
+        raise UsageError(f"--memory-mb must be positive, got {args.memory_mb}")
+    return Context(data_root=args.data_dir, download=args.download, device=args.device,
+                   memory_bytes=args.memory_mb * 2**20)
+
+
+def _store(args: argparse.Namespace):
+    from crlm_bench.experiment.store import Store
+
+    return Store(args.store)
+
+
+# --------------------------------------------------------------------------------------------
+# commands
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -14,6 +130,71 @@ def _demo(args: argparse.Namespace) -> int:
 
     sys.stdout.write(render(seed=args.seed))
     return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from crlm_bench.experiment.pipeline import ensure_training
+
+    store, ctx = _store(args), _context(args)
+    for cell in _cells(args, with_measurement=False):
+        entry = ensure_training(cell.training, store, ctx)
+        acc = entry.meta["test_accuracy"]
+        print(f"{cell.id}: test accuracy " + ", ".join(f"e{e} {float(a):.4f}" for e, a in acc.items()))
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from crlm_bench.experiment.pipeline import ensure_profile
+
+    store, ctx = _store(args), _context(args)
+    for cell in _cells(args, with_measurement=True):
+        entry = ensure_profile(cell, store, ctx)
+        print(f"{cell.id}: profile {entry.path}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from crlm_bench.experiment.store import load_frame
+
+    store = _store(args)
+    (cell,) = _cells(args, with_measurement=True)
+    entry = store.get("profile", cell.key)
+    if entry is None:
+        log.error("no stored profile for %s with these settings; run: crlm-bench profile %s (same options)",
+                  cell.id, cell.id)
+        return 1
+    frame = load_frame(entry.file("profile.parquet"))
+    columns = ["probe", "neighbourhood", "relative_depth", "ambient_dim", "id_mean", "pca_dim", "d", "K", "m",
+               "mapc", "nmapc", "sff_norm_median", "mean_curvature_median", "scalar_curvature_median"]
+    print(f"{cell.id}  test accuracy {float(frame['test_accuracy'].iloc[0]):.4f}  ({entry.path})")
+    print(tabulate(frame[columns], headers="keys", showindex=False, tablefmt="github", floatfmt=".4g"))
+    return 0
+
+
+def _store_cmd(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    store = _store(args)
+    if args.action == "ls":
+        rows = [[l.kind, l.key[:12], l.status, l.summary, f"{l.size / 2**20:.1f}"] for l in store.ls(verify=args.verify)]
+        print(tabulate(rows, headers=["kind", "key", "status", "summary", "MiB"], tablefmt="github"))
+        return 0
+    if args.action == "verify":
+        problems = store.verify()
+        for p in problems:
+            print(p)
+        print(f"{len(problems)} problem(s) in {store.root}")
+        return 1 if problems else 0
+    removed = store.gc(workdirs=args.workdirs)
+    for path in removed:
+        print(f"removed {path}")
+    print(f"{len(removed)} path(s) removed from {store.root}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,9 +205,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="estimated against true curvature on synthetic manifolds")
+
+    def command(name: str, help_: str, func: Callable) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    demo = command("demo", "estimated against true curvature on synthetic manifolds", _demo)
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic samples (default 0)")
-    demo.set_defaults(func=_demo)
+
+    train = command("train", "train (or resume) the cells' networks into the store", _train)
+    train.add_argument("cells", nargs="+", metavar="CELL")
+    _add_compute_options(train)
+
+    prof = command("profile", "measure the cells' curvature profiles (training first if needed)", _profile)
+    prof.add_argument("cells", nargs="+", metavar="CELL")
+    _add_compute_options(prof)
+    _add_measurement_options(prof)
+
+    show = command("show", "a stored profile as a table", _show)
+    show.add_argument("cells", nargs=1, metavar="CELL")
+    _add_store_options(show)
+    show.add_argument("--save-at", metavar="E,E,…", help="as given to profile")
+    show.add_argument("--override", action="append", default=[], metavar="NAME=VALUE", help="as given to profile")
+    _add_measurement_options(show)
+
+    store = command("store", "inspect and clean the artifact store", _store_cmd)
+    store.add_argument("action", choices=["ls", "verify", "gc"],
+                       help="ls: list entries; verify: check every checksum (exit 1 on a problem); gc: remove "
+                       "partial and corrupt entries and leftovers")
+    store.add_argument("--verify", action="store_true", help="ls: hash every file (slower)")
+    store.add_argument("--workdirs", action="store_true", help="gc: also remove resumable progress")
+    _add_store_options(store)
     return parser
 
 
@@ -42,8 +252,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
+    except UsageError as error:
+        parser.exit(2, f"crlm-bench: error: {error}\n")
     except KeyboardInterrupt:
         log.error("interrupted")
+        return 1
+    except Exception as error:  # noqa: BLE001 - a failure, reported without a traceback unless -vv
+        if args.verbose >= 2:
+            raise
+        log.error("%s: %s", type(error).__name__, error)
         return 1
 
 

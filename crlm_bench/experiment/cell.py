@@ -305,7 +305,9 @@ class Measurement:
     - ``id_runs`` × ``id_samples``: intrinsic dimension by TwoNN, averaged over ``id_runs`` random
       subsets of ``id_samples`` points.
     - ``split``: one of :data:`SPLITS`; ``"train-augmented"`` reproduces the authors' defect.
-    - ``precision``: ``"float32"`` (as the paper) or ``"float64"`` for the geometry.
+    - ``precision``: dtype of the curvature fits, ``"float64"`` (default) or ``"float32"``. The
+      Gram route squares the singular values, so in float32 it zeroes directions below about
+      1.4e-3 σ_max that the paper's float32 SVD still resolved; float64 keeps them (6e-8 σ_max).
     - ``input_probe``: one of :data:`INPUT_PROBES`.
     - ``deviations``: named deviations from the paper's procedure (sorted, unique); the names are
       defined by the probing layer and checked by :func:`validate`.
@@ -316,7 +318,7 @@ class Measurement:
     id_runs: int = 10
     id_samples: int = 5000
     split: str = "test"
-    precision: str = "float32"
+    precision: str = "float64"
     input_probe: str = "both"
     deviations: tuple[str, ...] = ()
 
@@ -501,20 +503,28 @@ class Cell:
 
 
 # ---------------------------------------------------------------------------------------------
-# HOOK: validation against the registries
+# validation against the registries
 
 
 def validate(cell: Cell) -> Cell:
     """Check ``cell``'s names against the registries and return it; raise on an unknown name.
 
-    HOOK — TO BE FILLED when ``crlm_bench.vision`` and the probing layer land (issue 4). It should
-    check ``cell.training.dataset`` / ``.model`` / ``.recipe`` against
-    ``crlm_bench.vision.datasets`` / ``.models`` / ``.training`` (raising the registries'
-    ``UnknownNameError``), that model and recipe names contain no hyphen (the id parsing rule),
-    the override names against the recipe's options, and ``cell.measurement.deviations`` against
-    the known deviation options. Call it at the edges (CLI, grid) before spending compute; the
-    dataclasses themselves only check structure so that stored settings always load.
+    Dataset, model and recipe must be registered (:class:`~crlm_bench.registry.UnknownNameError`
+    lists the known names and the closest match), the model must fit the data set's channels and
+    classes, the overrides must be recipe fields or train options, and the deviations must be known
+    to the probing layer. Called at the edges (CLI, grid) before spending compute; the dataclasses
+    themselves only check structure so that stored settings always load.
     """
     if not isinstance(cell, Cell):
         raise TypeError(f"validate expects a Cell, got {type(cell).__name__}")
+    from crlm_bench.experiment import pipeline, probing
+    from crlm_bench.vision import datasets, models, training
+
+    spec = cell.training
+    datasets.DATASETS.get(spec.dataset)
+    models.MODELS.get(spec.model)
+    if spec.recipe != UNTRAINED:
+        training.get_recipe(spec.recipe)
+        pipeline.recipe_and_options(spec)
+    probing.check_deviations(cell.measurement)
     return cell

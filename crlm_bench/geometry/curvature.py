@@ -253,15 +253,19 @@ def _invariants_from_tangent(delta: torch.Tensor, u: torch.Tensor) -> Invariants
     """Invariants of the quadratic fit of all normal coordinates, from tangent coordinates ``u``.
 
     With P_q the quadratic rows of pinv(Φ), the coefficients of normal coordinate α are
-    c^α = P_q f^α. Because P_q u = 0 (Φ has u as its first columns) and Δ = u Uᵀ + f Fᵀ with
+    c^α = P_q f^α (M below is formed from P_qΔ, or from P_q ΔΔᵀ P_qᵀ when that is cheaper). Because P_q u = 0 (Φ has u as its first columns) and Δ = u Uᵀ + f Fᵀ with
     orthonormal bases, Σ_α c^α c^αᵀ = (P_q Δ)(P_q Δ)ᵀ = M. Then Σ_α ‖H^α‖²_F = Σ ω_ij M_ij,ij with
     ω = 4 on the diagonal pairs and 2 off it, and Σ_α (tr H^α)² = wᵀ M w with w = 2 on diagonal
     pairs and 0 off it. Nothing depends on the basis of the normal space or on m.
     """
     dim = u.shape[-1]
     pq = _quadratic_projector(u)  # (b, q, K)
-    pd = pq @ delta  # (b, q, D)
-    big_m = pd @ pd.mT
+    q, k, big_d = pq.shape[-2], delta.shape[-2], delta.shape[-1]
+    if q * (k + q) <= k * k:  # P_qΔ is the cheaper product (few coefficients, the usual case)
+        pd = pq @ delta  # (b, q, D)
+        big_m = pd @ pd.mT
+    else:  # many coefficients (large d, or an under-determined fit): through the Gram matrix
+        big_m = pq @ (delta @ delta.mT) @ pq.mT
     # subtract the tangent part that P_q u leaves when the fit is under-determined (0 otherwise)
     pu = pq @ u
     big_m = big_m - pu @ pu.mT

@@ -26,11 +26,11 @@ from crlm_bench.experiment.cell import (
 # Fixed keys: any change of the key scheme, of to_dict, or of a default must change these on
 # purpose (and bump FORMAT_VERSION when old artifacts should stop matching).
 BASELINE = Cell(Training("cifar10", "resnet18", "baseline", seed=0, epochs=200))
-BASELINE_KEY = "9a02493b7786bf27b3bc0ec7fb90194f5bfe6cf3ebd5c2b6e21e9fd6babe2bf8"
+BASELINE_KEY = "6d3fa8a09430a73ab76c2d315b986679459236229e48e9fcf2e96c7705a9c4ac"
 BASELINE_TRAINING_KEY = "a9439d84223f9168336e0eb6aa4b249174aa0e911f4f096ce5a6dd2afba1a050"
 BASELINE_JSON = (
     '{"at":200,"measurement":{"deviations":[],"id_runs":10,"id_samples":5000,"input_probe":"both",'
-    '"points":5000,"precision":"float32","split":"test","toggles":10},"training":{"dataset":"cifar10",'
+    '"points":5000,"precision":"float64","split":"test","toggles":10},"training":{"dataset":"cifar10",'
     '"epochs":200,"model":"resnet18","overrides":[],"recipe":"baseline","save_at":[200],"seed":0}}'
 )
 
@@ -215,7 +215,7 @@ MEASUREMENT_VARIANTS = {
     "id_runs": 9,
     "id_samples": 4999,
     "split": "train-augmented",
-    "precision": "float64",
+    "precision": "float32",
     "input_probe": "knn",
     "deviations": ("per_direction_mapc",),
 }
@@ -321,7 +321,8 @@ def test_invalid_settings_are_refused_with_a_clear_error(make, error, words) -> 
 def test_measurement_defaults_are_the_papers() -> None:
     m = Measurement()
     assert (m.points, m.toggles, m.neighbours, m.id_runs, m.id_samples) == (5000, 10, 1023, 10, 5000)
-    assert (m.split, m.precision, m.input_probe, m.deviations) == ("test", "float32", "both", ())
+    # float64 fits: the Gram route in float32 would lose directions the paper's SVD resolved
+    assert (m.split, m.precision, m.input_probe, m.deviations) == ("test", "float64", "both", ())
 
 
 def test_settings_are_frozen_and_hashable() -> None:
@@ -330,7 +331,19 @@ def test_settings_are_frozen_and_hashable() -> None:
     assert len({BASELINE, Cell.parse(BASELINE.id)}) == 1
 
 
-def test_validate_hook_returns_the_cell() -> None:
+def test_validate_returns_a_known_cell() -> None:
     assert validate(BASELINE) is BASELINE
     with pytest.raises(TypeError):
         validate("cifar10-resnet18-baseline-s0-e200")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text,kwargs,words", [
+    ("cifar11-resnet18-baseline-s0-e5", {}, "unknown data set 'cifar11'. Did you mean 'cifar10'?"),
+    ("cifar10-resnet19-baseline-s0-e5", {}, "unknown model 'resnet19'. Did you mean 'resnet18'?"),
+    ("cifar10-resnet18-baseline-s0-e5", {"overrides": {"momentun": 0.5}}, "unknown training override"),
+    ("cifar10-resnet18-baseline-s0-e5", {"deviations": ("fast",)}, "unknown deviation"),
+])
+def test_validate_names_the_unknown_name(text, kwargs, words) -> None:
+    with pytest.raises((KeyError, ValueError)) as info:
+        validate(Cell.parse(text, **kwargs))
+    assert words in str(info.value)

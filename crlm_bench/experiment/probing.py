@@ -1,0 +1,369 @@
+"""The paper's measurement of one network: intrinsic dimension and curvature at every probe.
+
+Faithful by default (DESIGN.md), each deviation a named setting of the
+:class:`~crlm_bench.experiment.cell.Measurement`:
+
+- **Points**: ``points`` images of the measured split, a seeded choice among those with at least
+  ``toggles`` nonzero singular values per channel. The default split is the test split without
+  augmentation; ``split="train-augmented"`` reproduces the authors' defect (points from the
+  shuffled, augmented training loader).
+- **Intrinsic dimension**: TwoNN at every probe on ``id_runs`` seeded subsets of ``id_samples``
+  images of the split; d = round(mean), clipped to [1, min(K, D) − 1] (flagged). PCA-90 % linear
+  dimension on the first subset.
+- **Curvature**: each point's 2^toggles − 1 perturbation neighbours
+  (:mod:`~crlm_bench.experiment.neighbourhoods`) are forwarded with the point; at every probe the
+  CAML fit with the probe's d gives principal curvatures (MAPC, NMAPC) and the dilution-free
+  invariants. Fits with K < d + d(d+1)/2 are taken as minimum-norm solutions and flagged
+  (``underdetermined``).
+- **Input**: measured the paper's way (kNN among the points on raw 0–255 pixels, K = 2d,
+  under-determined) and consistently with the latent probes (perturbation neighbourhoods of the
+  normalised input); column ``neighbourhood`` tells them apart.
+
+Memory stays bounded: points are processed in chunks whose neighbour activations at all probes
+fit ``memory_bytes``; each chunk is reduced to per-point statistics at once, and — given a
+``workdir`` — saved, so an interrupted profile resumes at the next chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from crlm_bench.experiment.cell import Measurement
+from crlm_bench.experiment.neighbourhoods import image_ranks, perturbation_neighbourhoods
+from crlm_bench.experiment.store import atomic_write, load_tensors, save_tensors
+from crlm_bench.geometry import (
+    Invariants,
+    UnderdeterminedFitWarning,
+    n_coefficients,
+    pca_dimension,
+    principal_curvatures,
+    twonn,
+)
+from crlm_bench.vision.datasets import ImageDataset, augment_batch, normalize
+from crlm_bench.vision.models import Probe
+
+log = logging.getLogger(__name__)
+
+#: Known deviations from the paper's procedure (Measurement.deviations).
+DEVIATIONS = {
+    "svd_fit": "fit with the original per-point SVD of the displacements instead of the Gram route",
+}
+#: default bound on the neighbour activations held at once (all probes of one chunk of points)
+MEMORY_BYTES = 2 * 2**30
+#: seed of the choice of points and of the ID subsets
+SEED = 0
+INVARIANT_FIELDS = ("sff_norm", "mean_curvature", "scalar_curvature")
+PROFILE_COLUMNS = [
+    "probe", "neighbourhood", "depth", "total_depth", "relative_depth", "ambient_dim", "id_mean", "id_std",
+    "pca_dim", "d", "d_clipped", "K", "m", "underdetermined", "points", "mapc", "nmapc",
+    *[f"{f}_{s}" for f in INVARIANT_FIELDS for s in ("median", "mean")],
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# reading the probes
+
+
+@contextmanager
+def recording(model: nn.Module, probes: list[Probe], store: dict[str, torch.Tensor]) -> Iterator[None]:
+    """Forward hooks that put each probe's output, flattened to ``(B, D)``, in ``store[name]``.
+
+    The input probe (``module is None``) records the tensor the model is called with.
+    """
+    handles = []
+    for probe in probes:
+        if probe.module is None:
+            handles.append(model.register_forward_pre_hook(
+                lambda _m, args, name=probe.name: store.__setitem__(name, args[0].flatten(1).detach())))
+        else:
+            handles.append(probe.module.register_forward_hook(
+                lambda _m, _a, out, name=probe.name: store.__setitem__(name, out.flatten(1).detach())))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def activations(model: nn.Module, probes: list[Probe], batch: torch.Tensor, *, batch_size: int = 1024) -> dict[str, torch.Tensor]:
+    """Every probe's output for a normalised ``batch`` ``(B, C, H, W)``: name → ``(B, D)``."""
+    parts: dict[str, list[torch.Tensor]] = {p.name: [] for p in probes}
+    for start in range(0, batch.shape[0], batch_size):
+        out: dict[str, torch.Tensor] = {}
+        with recording(model, probes, out):
+            model(batch[start:start + batch_size])
+        for name in parts:
+            parts[name].append(out[name])
+    return {name: torch.cat(v) for name, v in parts.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# settings of one measurement run
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one profile measures, derived from a Measurement and the data."""
+
+    measurement: Measurement
+    point_indices: torch.Tensor  # (n,) indices into the split
+    device: torch.device
+    dtype: torch.dtype
+    memory_bytes: int
+
+    @property
+    def method(self) -> str:
+        return "svd" if "svd_fit" in self.measurement.deviations else "gram"
+
+
+def check_deviations(measurement: Measurement) -> None:
+    unknown = sorted(set(measurement.deviations) - DEVIATIONS.keys())
+    if unknown:
+        known = ", ".join(f"{k} ({v})" for k, v in DEVIATIONS.items())
+        raise ValueError(f"unknown deviation(s) {unknown}; known: {known}")
+
+
+def measured_images(split: ImageDataset, measurement: Measurement) -> torch.Tensor:
+    """The split's images as measured: as stored, or with the training augmentation (seeded)."""
+    if measurement.split == "train-augmented":
+        return augment_batch(split.images, torch.Generator().manual_seed(SEED))
+    return split.images
+
+
+def choose_points(images: torch.Tensor, measurement: Measurement) -> torch.Tensor:
+    """A seeded choice of ``points`` images with at least ``toggles`` nonzero singular values."""
+    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(SEED))
+    chosen: list[torch.Tensor] = []
+    have = 0
+    for start in range(0, order.shape[0], 4096):
+        block = order[start:start + 4096]
+        ok = block[image_ranks(images[block]) >= measurement.toggles]
+        chosen.append(ok)
+        have += ok.shape[0]
+        if have >= measurement.points:
+            break
+    idx = torch.cat(chosen)[: measurement.points]
+    if idx.shape[0] < measurement.points:
+        raise ValueError(
+            f"only {idx.shape[0]} images of the split have {measurement.toggles} nonzero singular values per "
+            f"channel, {measurement.points} points asked; use fewer points or toggles"
+        )
+    return idx
+
+
+# --------------------------------------------------------------------------------------------
+# intrinsic dimension
+
+
+def intrinsic_dimensions(
+    model: nn.Module, probes: list[Probe], images: torch.Tensor, dataset: str, plan: Plan,
+) -> dict[str, dict]:
+    """TwoNN over ``id_runs`` seeded subsets and PCA-90 % on the first, per probe."""
+    m = plan.measurement
+    n_samples = min(m.id_samples, images.shape[0])
+    runs: dict[str, list[float]] = {p.name: [] for p in probes}
+    pca: dict[str, int] = {}
+    for run in range(m.id_runs):
+        gen = torch.Generator().manual_seed(SEED + 1 + run)
+        subset = torch.randperm(images.shape[0], generator=gen)[:n_samples]
+        x = normalize(images[subset].to(plan.device), dataset)
+        acts = activations(model, probes, x)
+        for name, a in acts.items():
+            runs[name].append(twonn(a.to(plan.dtype)))
+            if run == 0:
+                pca[name] = pca_dimension(a.to(plan.dtype))
+        del acts
+    out = {}
+    for name, values in runs.items():
+        t = torch.tensor(values, dtype=torch.float64)
+        out[name] = {"runs": values, "mean": float(t.mean()), "std": float(t.std()) if len(values) > 1 else 0.0,
+                     "pca": pca[name]}
+    return out
+
+
+def dimension_for_fit(id_mean: float, k: int, big_d: int) -> tuple[int, bool]:
+    """The paper's d = round(mean TwoNN), clipped to [1, min(K, D) − 1]; and whether it was clipped."""
+    d = int(round(id_mean)) if math.isfinite(id_mean) else 1
+    top = min(k, big_d) - 1
+    clipped = max(1, min(d, top))
+    return clipped, clipped != d
+
+
+# --------------------------------------------------------------------------------------------
+# curvature, streamed over chunks of points
+
+
+def _fit(points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str) -> dict[str, torch.Tensor]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnderdeterminedFitWarning)
+        kappa, hessians = principal_curvatures(
+            points, neighbours, d, method=method, allow_underdetermined=True, return_hessians=True
+        )
+    inv = Invariants.from_hessians(hessians)  # one fit gives both; the same numbers as curvature_invariants
+    return {
+        "point_mapc": kappa.abs().mean(dim=(1, 2)).to(torch.float64).cpu(),
+        **{f: getattr(inv, f).to(torch.float64).cpu() for f in INVARIANT_FIELDS},
+    }
+
+
+def chunk_size(n_neighbours: int, widths: list[int], itemsize: int, memory_bytes: int) -> int:
+    per_point = (n_neighbours + 1) * sum(widths) * itemsize
+    return max(1, memory_bytes // max(1, per_point))
+
+
+def curvature_chunks(
+    model: nn.Module,
+    probes: list[Probe],
+    images: torch.Tensor,
+    dataset: str,
+    dims: dict[str, int],
+    widths: dict[str, int],
+    plan: Plan,
+    *,
+    workdir: Path | None = None,
+    progress: bool | None = None,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Per-point statistics at every probe for the plan's points: name → field → ``(n,)``."""
+    m = plan.measurement
+    idx = plan.point_indices
+    step = chunk_size(m.neighbours, list(widths.values()), 4, plan.memory_bytes)
+    chunks = [(i, idx[s:s + step]) for i, s in enumerate(range(0, idx.shape[0], step))]
+    results: list[dict[str, dict[str, torch.Tensor]]] = []
+    bar = tqdm(chunks, desc="curvature", unit="chunk", disable=(not progress) if progress is not None else None)
+    for i, chunk in bar:
+        saved = workdir / f"curvature_{i:05d}.pt" if workdir is not None else None
+        if saved is not None and saved.exists():
+            results.append(load_tensors(saved))
+            continue
+        raw = images[chunk]
+        nbs = perturbation_neighbourhoods(raw, m.toggles)  # (b, M, C, H, W) float64, 0–255
+        b, big_m = nbs.shape[:2]
+        x = torch.cat([raw.to(torch.float64), nbs.flatten(0, 1)])
+        acts = activations(model, probes, normalize(x.to(plan.device), dataset))
+        stats = {}
+        for probe in probes:
+            a = acts.pop(probe.name).to(plan.dtype)
+            centre, around = a[:b], a[b:].reshape(b, big_m, -1)
+            stats[probe.name] = _fit(centre, around, dims[probe.name], plan.method)
+            del a, centre, around
+        if saved is not None:
+            save_tensors(saved, stats)
+        results.append(stats)
+    return {
+        p.name: {f: torch.cat([r[p.name][f] for r in results]) for f in results[0][p.name]} for p in probes
+    }
+
+
+def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch.Tensor], int]:
+    """The paper's input probe: kNN among the points on raw 0–255 pixels, K = 2d."""
+    from crlm_bench.geometry import knn
+
+    raw = images[plan.point_indices].flatten(1).to(torch.float64)
+    k = min(2 * d, raw.shape[0] - 1)
+    d_fit = min(d, min(k, raw.shape[1]) - 1)
+    idx = knn(raw, k)
+    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method), k
+
+
+# --------------------------------------------------------------------------------------------
+# the profile
+
+
+def _row(probe: Probe, neighbourhood: str, big_d: int, ids: dict, d: int, clipped: bool, k: int,
+         stats: dict[str, torch.Tensor]) -> dict:
+    row = {
+        "probe": probe.name, "neighbourhood": neighbourhood, "depth": probe.depth,
+        "total_depth": probe.total_depth, "relative_depth": probe.relative_depth, "ambient_dim": big_d,
+        "id_mean": ids["mean"], "id_std": ids["std"], "pca_dim": ids["pca"], "d": d, "d_clipped": clipped,
+        "K": k, "m": min(k, big_d) - d, "underdetermined": k < n_coefficients(d),
+        "points": int(stats["point_mapc"].shape[0]), "mapc": float(stats["point_mapc"].mean()),
+    }  # fmt: skip
+    for f in INVARIANT_FIELDS:
+        row[f"{f}_median"] = float(stats[f].median())
+        row[f"{f}_mean"] = float(stats[f].mean())
+    return row
+
+
+def add_nmapc(frame: pd.DataFrame, input_neighbourhood: str = "knn") -> pd.Series:
+    """NMAPC = MAPC / mean MAPC over the probes (input included, measured with ``input_neighbourhood``)."""
+    is_input = frame["depth"] == 0
+    chosen = frame[~is_input | (frame["neighbourhood"] == input_neighbourhood)]
+    if not (chosen["depth"] == 0).any():  # that input row was not measured: use the other one
+        chosen = frame
+    return frame["mapc"] / chosen["mapc"].mean()
+
+
+def measure(
+    model: nn.Module,
+    probes: list[Probe],
+    split: ImageDataset,
+    measurement: Measurement,
+    *,
+    device: str | torch.device = "cpu",
+    workdir: str | Path | None = None,
+    memory_bytes: int = MEMORY_BYTES,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """The profile of ``model``: one row per probe (two for the input when ``input_probe="both"``).
+
+    Columns: :data:`PROFILE_COLUMNS`. ``workdir`` keeps the intermediate results (ID per probe,
+    per-chunk curvature) so that an interrupted call resumes where it stopped.
+    """
+    check_deviations(measurement)
+    model.eval()
+    device = torch.device(device)
+    dtype = torch.float64 if measurement.precision == "float64" else torch.float32
+    workdir = Path(workdir) if workdir is not None else None
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    images = measured_images(split, measurement)
+    dataset = split.info.name
+    plan = Plan(measurement, choose_points(images, measurement), device, dtype, memory_bytes)
+
+    id_file = workdir / "intrinsic_dimension.json" if workdir is not None else None
+    if id_file is not None and id_file.exists():
+        ids = json.loads(id_file.read_text())
+    else:
+        ids = intrinsic_dimensions(model, probes, images, dataset, plan)
+        if id_file is not None:
+            with atomic_write(id_file, "w") as fh:
+                json.dump(ids, fh)
+
+    k = measurement.neighbours
+    sample = activations(model, probes, normalize(images[plan.point_indices[:1]].to(device), dataset))
+    widths = {name: a.shape[1] for name, a in sample.items()}
+    dims, clipped = {}, {}
+    for p in probes:
+        dims[p.name], clipped[p.name] = dimension_for_fit(ids[p.name]["mean"], k, widths[p.name])
+
+    stats = curvature_chunks(model, probes, images, dataset, dims, widths, plan, workdir=workdir, progress=progress)
+    rows = []
+    for p in probes:
+        if p.module is None:
+            if measurement.input_probe in ("knn", "both"):
+                d_in = max(1, int(round(ids[p.name]["mean"])))
+                knn_stats, k_in = input_knn(images, plan, d_in)
+                d_fit = min(d_in, min(k_in, widths[p.name]) - 1)
+                rows.append(_row(p, "knn", widths[p.name], ids[p.name], d_fit, d_fit != d_in, k_in, knn_stats))
+            if measurement.input_probe in ("perturbation", "both"):
+                rows.append(_row(p, "perturbation", widths[p.name], ids[p.name], dims[p.name], clipped[p.name], k,
+                                 stats[p.name]))
+        else:
+            rows.append(_row(p, "perturbation", widths[p.name], ids[p.name], dims[p.name], clipped[p.name], k,
+                             stats[p.name]))
+    frame = pd.DataFrame(rows)
+    frame["nmapc"] = add_nmapc(frame)
+    return frame[PROFILE_COLUMNS]

@@ -1,0 +1,89 @@
+"""The crlm-bench command line: help, exit codes, and an end-to-end profile on Fashion-MNIST."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crlm_bench import cli
+from crlm_bench.vision import datasets
+
+COMMANDS = ["demo", "train", "profile", "show", "store"]
+
+
+def crlm(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "crlm_bench", *args], capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "OMP_NUM_THREADS": "2"}, **kwargs)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: crlm-bench " + command in capsys.readouterr().out
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["profile", "not-a-cell"], "cannot parse cell id"),
+    (["profile", "synthetic-vgg7-baseline-s0-e1"], "Did you mean"),
+    (["train", "synthetic-vgg6_narrow-baseline-s0-e1", "--override", "lr"], "expected NAME=VALUE"),
+    (["profile", "synthetic-vgg6_narrow-untrained-s0-e0", "--toggles", "11"], "toggles"),
+    (["store", "explode"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_a_message(argv, words, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([*argv, "--store", str(tmp_path)] if argv[0] != "store" else argv)
+    assert info.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+def test_show_of_a_missing_profile_fails_with_the_command_to_run(tmp_path, caplog):
+    assert cli.main(["show", "synthetic-vgg6_narrow-untrained-s0-e0", "--store", str(tmp_path)]) == 1
+    assert "crlm-bench profile synthetic-vgg6_narrow-untrained-s0-e0" in caplog.text
+
+
+def test_missing_data_fails_with_exit_1_and_says_how_to_fetch(tmp_path, monkeypatch):
+    result = crlm("train", "cifar10-vgg6_narrow-baseline-s0-e1", "--store", str(tmp_path / "s"),
+                  "--data-dir", str(tmp_path / "empty"))
+    assert result.returncode == 1
+    assert "cifar10" in result.stderr and "--download" in result.stderr
+
+
+def _have_fashion_mnist() -> bool:
+    try:
+        datasets.load("fashion-mnist", "test")
+    except datasets.DatasetUnavailableError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _have_fashion_mnist(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_profiles_of_an_untrained_and_a_trained_model_on_fashion_mnist(tmp_path):
+    store = str(tmp_path / "store")
+    common = ["--store", store, "--points", "20", "--toggles", "4", "--id-runs", "2", "--id-samples", "300",
+              "--override", "train_subset=6000", "--override", "batch_size=64"]
+    cells = ["fashion-mnist-vgg6_narrow-untrained-s0-e0", "fashion-mnist-vgg6_narrow-baseline-s0-e1"]
+    result = crlm("profile", *cells, *common)
+    assert result.returncode == 0, result.stderr
+    for c in cells:
+        assert f"{c}: profile" in result.stdout
+    shown = [crlm("show", c, *common) for c in cells]
+    assert all(s.returncode == 0 for s in shown), [s.stderr for s in shown]
+    untrained_acc = float(shown[0].stdout.split("test accuracy ")[1].split()[0])
+    trained_acc = float(shown[1].stdout.split("test accuracy ")[1].split()[0])
+    assert untrained_acc < 0.3 < 0.6 < trained_acc
+    for s in shown:
+        assert "features.pool5" in s.stdout and "linear" in s.stdout
+    listing = crlm("store", "ls", "--store", store)
+    assert listing.stdout.count("complete") == 4  # two trainings, two profiles
+    assert crlm("store", "verify", "--store", store).returncode == 0
