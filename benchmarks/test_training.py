@@ -13,7 +13,6 @@ trains for minutes.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -27,7 +26,8 @@ from crlm_bench.vision import datasets
 from crlm_bench.vision.models import SMALL_MODELS, build
 from crlm_bench.vision.training import get_recipe, train
 
-THREADS = int(os.environ.get("CRLM_BENCH_THREADS", "2"))
+from benchmarks.conftest import fashion_mnist_or_skip
+
 
 #: The Fashion-MNIST budget: a small model reaches >= 90 % test accuracy (all 10 000 test images)
 #: within 5 minutes on 2 CPU cores. The paper's baseline recipe (SGD, momentum 0.9, weight decay
@@ -38,33 +38,10 @@ BUDGET_S = 300.0
 TARGET_ACCURACY = 0.90
 
 
-def _fashion_mnist_or_skip() -> None:
-    try:
-        datasets.load("fashion-mnist", "test")
-    except datasets.DatasetUnavailableError as err:
-        pytest.skip(f"Fashion-MNIST unavailable: {err}")
-
-
-@pytest.fixture
-def cpu_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield THREADS
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def slow_enabled(request):
-    markexpr = request.config.getoption("-m") or ""
-    if "slow" not in markexpr or "not slow" in markexpr:
-        if os.environ.get("CRLM_SLOW") != "1":
-            pytest.skip("trains for minutes: run with -m slow (or CRLM_SLOW=1)")
-
-
 @pytest.mark.parametrize("name", SMALL_MODELS)
 def test_small_model_throughput_fashion_mnist(benchmark, cpu_threads, name):
     """Training images per second (steady epoch) of the baseline recipe on Fashion-MNIST, CPU."""
-    _fashion_mnist_or_skip()
+    fashion_mnist_or_skip()
     subset = 2048
 
     def run():
@@ -88,7 +65,7 @@ def test_small_model_throughput_fashion_mnist(benchmark, cpu_threads, name):
 @pytest.mark.slow
 def test_fashion_mnist_accuracy_budget(benchmark, cpu_threads, slow_enabled):
     """A small model reaches >= 90 % on the full Fashion-MNIST test set within 5 minutes of CPU."""
-    _fashion_mnist_or_skip()
+    fashion_mnist_or_skip()
     cfg = FMNIST_BUDGET
     recipe = get_recipe("baseline").replace(**cfg["overrides"])
 

@@ -4,6 +4,7 @@
     crlm-bench train CELL…                train (or resume) the cells' networks into the store
     crlm-bench profile CELL…              measure the cells' profiles (training first if needed)
     crlm-bench show CELL                  a stored profile as a table
+    crlm-bench report --budget B          the replication report from the store alone
     crlm-bench store ls|verify|gc         inspect and clean the artifact store
 
 A CELL is an id such as ``fashion-mnist-resnet8_narrow-baseline-s0-e10`` (dataset, model, recipe,
@@ -173,6 +174,36 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from crlm_bench.experiment.store import load_frame
+    from crlm_bench.replication.claims import CellResult
+    from crlm_bench.replication.grid import evaluate_budget, get_budget
+    from crlm_bench.replication.report import write_report
+
+    store = _store(args)
+    budget = get_budget(args.budget)
+    cache: dict = {}
+
+    def result(cell):
+        if cell.key not in cache:
+            entry = store.get("profile", cell.key)
+            cache[cell.key] = None if entry is None else CellResult.from_profile(cell, load_frame(entry.file("profile.parquet")))
+        return cache[cell.key]
+
+    verdicts, skipped = evaluate_budget(budget, result)
+    for s in skipped:
+        log.warning("not in the store, left out: %s", s)
+    if not verdicts:
+        log.error("no stored profiles for the %s budget in %s; run: pytest claims/ --budget %s", args.budget,
+                  store.root, args.budget)
+        return 1
+    results = [r for r in cache.values() if r is not None]
+    settings = {"budget": args.budget, "store": str(store.root), "cells": sorted(r.cell_id for r in results)}
+    write_report(args.out, verdicts, results, budget=args.budget, settings=settings)
+    print(f"report written to {args.out}/report.md ({len(verdicts)} verdicts, {len(results)} cells)")
+    return 0
+
+
 def _store_cmd(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -229,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--save-at", metavar="E,E,…", help="as given to profile")
     show.add_argument("--override", action="append", default=[], metavar="NAME=VALUE", help="as given to profile")
     _add_measurement_options(show)
+
+    report = command("report", "the replication report of a budget, from the store alone (no computing)", _report)
+    report.add_argument("--budget", choices=["smoke", "cpu", "paper"], default="paper")
+    report.add_argument("--out", default="crlm-report", help="report directory (default crlm-report)")
+    _add_store_options(report)
 
     store = command("store", "inspect and clean the artifact store", _store_cmd)
     store.add_argument("action", choices=["ls", "verify", "gc"],

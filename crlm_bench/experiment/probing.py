@@ -20,8 +20,11 @@ Faithful by default (DESIGN.md), each deviation a named setting of the
   normalised input); column ``neighbourhood`` tells them apart.
 
 Memory stays bounded: points are processed in chunks whose neighbour activations at all probes
-fit ``memory_bytes``; each chunk is reduced to per-point statistics at once, and — given a
-``workdir`` — saved, so an interrupted profile resumes at the next chunk.
+fit ``memory_bytes``, and each probe's fits in batches of points whose design matrices and
+Hessians fit it too; each chunk is reduced to per-point statistics at once and — given a
+``workdir`` — saved, so an interrupted profile resumes at the next chunk. Peak memory is about
+``memory_bytes`` plus the model and the TwoNN samples (and one point's fit, when that alone is
+larger).
 """
 
 from __future__ import annotations
@@ -206,21 +209,40 @@ def dimension_for_fit(id_mean: float, k: int, big_d: int) -> tuple[int, bool]:
 # curvature, streamed over chunks of points
 
 
-def _fit(points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str) -> dict[str, torch.Tensor]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnderdeterminedFitWarning)
-        kappa, hessians = principal_curvatures(
-            points, neighbours, d, method=method, allow_underdetermined=True, return_hessians=True
-        )
-    inv = Invariants.from_hessians(hessians)  # one fit gives both; the same numbers as curvature_invariants
-    return {
-        "point_mapc": kappa.abs().mean(dim=(1, 2)).to(torch.float64).cpu(),
-        **{f: getattr(inv, f).to(torch.float64).cpu() for f in INVARIANT_FIELDS},
-    }
+def fit_bytes(k: int, big_d: int, d: int, itemsize: int) -> int:
+    """Memory of one point's fit: design matrix and its pseudo-inverse (K × p each), Hessians
+    (m × d × d, twice with their eigenvalues' workspace), displacements (K × D)."""
+    m = max(1, min(k, big_d) - d)
+    return (2 * k * n_coefficients(d) + 2 * m * d * d + k * big_d) * itemsize
 
 
-def chunk_size(n_neighbours: int, widths: list[int], itemsize: int, memory_bytes: int) -> int:
-    per_point = (n_neighbours + 1) * sum(widths) * itemsize
+def _fit(points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str,
+         memory_bytes: int = MEMORY_BYTES) -> dict[str, torch.Tensor]:
+    """Per-point MAPC and invariants, fitted in batches of points that fit ``memory_bytes``
+    (a large d — hundreds, as in untrained networks — makes each point's fit large)."""
+    k, big_d = neighbours.shape[1], neighbours.shape[2]
+    step = max(1, memory_bytes // max(1, fit_bytes(k, big_d, d, points.element_size())))
+    parts: list[dict[str, torch.Tensor]] = []
+    for start in range(0, points.shape[0], step):
+        sl = slice(start, start + step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnderdeterminedFitWarning)
+            kappa, hessians = principal_curvatures(
+                points[sl], neighbours[sl], d, method=method, allow_underdetermined=True, return_hessians=True
+            )
+        inv = Invariants.from_hessians(hessians)  # one fit gives both; the same numbers as curvature_invariants
+        del hessians
+        parts.append({
+            "point_mapc": kappa.abs().mean(dim=(1, 2)).to(torch.float64).cpu(),
+            **{f: getattr(inv, f).to(torch.float64).cpu() for f in INVARIANT_FIELDS},
+        })  # fmt: skip
+    return {f: torch.cat([p[f] for p in parts]) for f in parts[0]}
+
+
+def chunk_size(n_neighbours: int, widths: list[int], fit_itemsize: int, memory_bytes: int) -> int:
+    """Points per chunk so that the chunk's activations at every probe (float32), plus one probe's
+    copy in the fit dtype and its displacements, stay within ``memory_bytes``."""
+    per_point = (n_neighbours + 1) * (4 * sum(widths) + 2 * fit_itemsize * max(widths))
     return max(1, memory_bytes // max(1, per_point))
 
 
@@ -239,7 +261,7 @@ def curvature_chunks(
     """Per-point statistics at every probe for the plan's points: name → field → ``(n,)``."""
     m = plan.measurement
     idx = plan.point_indices
-    step = chunk_size(m.neighbours, list(widths.values()), 4, plan.memory_bytes)
+    step = chunk_size(m.neighbours, list(widths.values()), torch.finfo(plan.dtype).bits // 8, plan.memory_bytes)
     chunks = [(i, idx[s:s + step]) for i, s in enumerate(range(0, idx.shape[0], step))]
     results: list[dict[str, dict[str, torch.Tensor]]] = []
     bar = tqdm(chunks, desc="curvature", unit="chunk", disable=(not progress) if progress is not None else None)
@@ -257,7 +279,7 @@ def curvature_chunks(
         for probe in probes:
             a = acts.pop(probe.name).to(plan.dtype)
             centre, around = a[:b], a[b:].reshape(b, big_m, -1)
-            stats[probe.name] = _fit(centre, around, dims[probe.name], plan.method)
+            stats[probe.name] = _fit(centre, around, dims[probe.name], plan.method, plan.memory_bytes)
             del a, centre, around
         if saved is not None:
             save_tensors(saved, stats)
@@ -275,7 +297,7 @@ def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch
     k = min(2 * d, raw.shape[0] - 1)
     d_fit = min(d, min(k, raw.shape[1]) - 1)
     idx = knn(raw, k)
-    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method), k
+    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method, plan.memory_bytes), k
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,7 @@
+"""Claim 1: a trained network's curvature rises steeply, plateaus, and rises again at the end."""
+
+from crlm_bench.pytest_plugin import check
+
+
+def test_profile_shape(replication, trained_cell):
+    check(replication.verdicts_for("profile-shape", trained_cell))
