@@ -5,6 +5,8 @@
     crlm-bench profile CELL…              measure the cells' profiles (training first if needed)
     crlm-bench show CELL                  a stored profile as a table
     crlm-bench report --budget B          the replication report from the store alone
+    crlm-bench grid --budget B --list     a budget's cells and which of them are stored
+    crlm-bench compare PREV.json CUR.json verdicts that held before and fail now (exit 1 if any)
     crlm-bench store ls|verify|gc         inspect and clean the artifact store
 
 A CELL is an id such as ``fashion-mnist-resnet8_narrow-baseline-s0-e10`` (dataset, model, recipe,
@@ -204,6 +206,87 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grid(args: argparse.Namespace) -> int:
+    import json
+
+    from tabulate import tabulate
+
+    from crlm_bench.experiment.store import NotAStoreError
+    from crlm_bench.replication.grid import get_budget
+
+    store = _store(args)
+    budget = get_budget(args.budget)
+    try:  # sizes checked, nothing hashed: a listing, not a verification (that is `store verify`)
+        status = {(l.kind, l.key): l.status for l in store.ls(verify=False)}
+    except NotAStoreError as error:
+        raise UsageError(str(error)) from None
+
+    def state(kind: str, key: str) -> str:
+        found = status.get((kind, key), "missing")
+        return "stored" if found == "complete" else found  # missing | partial | corrupt | working
+
+    series = {c.key for run in budget.checkpoint_runs for c in run}
+    cells = []
+    for c in budget.all_cells():
+        t, m = c.training, c.measurement
+        profile, training = state("profile", c.key), state("training", t.key)
+        cells.append({
+            "id": c.id, "key": c.key, "training_key": t.key,
+            "profile": profile, "profile_stored": profile == "stored",
+            "training": training, "training_stored": training == "stored",
+            "dataset": t.dataset, "model": t.model, "recipe": t.recipe, "seed": t.seed,
+            "epochs": t.epochs, "at": c.at, "checkpoint_series": c.key in series,
+            "points": m.points, "toggles": m.toggles, "neighbours": m.neighbours,
+            "id_runs": m.id_runs, "id_samples": m.id_samples,
+        })  # fmt: skip
+    todo = [c for c in cells if not c["profile_stored"]]
+    runs = {c["training_key"]: c["training_stored"] for c in cells}
+    runs_todo = {c["training_key"] for c in todo if not c["training_stored"]}
+    counts = {
+        "cells": len(cells), "stored": len(cells) - len(todo), "to_compute": len(todo),
+        "training_runs": len(runs), "training_runs_stored": sum(runs.values()),
+        "training_runs_to_compute": len(runs_todo),
+    }  # fmt: skip
+    if args.json:
+        document = {"budget": budget.name, "description": budget.description, "store": str(store.root),
+                    "cells": cells, "checkpoint_runs": [[c.id for c in run] for run in budget.checkpoint_runs],
+                    "counts": counts}  # fmt: skip
+        print(json.dumps(document, indent=1))
+        return 0
+    rows = [[c["id"], c["key"][:12], c["training_key"][:12], c["profile"], c["training"],
+             f"{c['at']}/{c['epochs']}" if c["at"] != c["epochs"] else c["epochs"], c["points"], c["neighbours"]]
+            for c in cells]  # fmt: skip
+    print(f"budget {budget.name}: {budget.description}  (store {store.root})")
+    print(tabulate(rows, headers=["cell", "key", "training key", "profile", "training", "epochs", "points",
+                                  "neighbours"], tablefmt="github", disable_numparse=True))  # fmt: skip
+    print(f"{counts['cells']} cells: {counts['stored']} stored, {counts['to_compute']} to compute; "
+          f"{counts['training_runs_to_compute']} distinct training runs to compute "
+          f"({counts['training_runs']} in the budget, {counts['training_runs_stored']} stored)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from crlm_bench.replication.regression import ResultsFileError, compare, load_results
+
+    try:
+        previous, current = load_results(args.previous), load_results(args.current)
+    except ResultsFileError as error:
+        raise UsageError(str(error)) from None
+    found = compare(previous, current)
+    text = found.markdown(previous_label=args.previous, current_label=args.current)
+    print(text)
+    if args.summary:
+        try:
+            with open(args.summary, "a", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as error:
+            raise UsageError(f"--summary {args.summary}: cannot append to it ({error})") from None
+    for c in found.regressions:
+        log.error("regression: %s [%s] (%s) held in %s and fails in %s: %s", c.claim, c.group, c.statistic,
+                  args.previous, args.current, c.explanation)
+    return 1 if found.failed else 0
+
+
 def _store_cmd(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -265,6 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--budget", choices=["smoke", "cpu", "paper"], default="paper")
     report.add_argument("--out", default="crlm-report", help="report directory (default crlm-report)")
     _add_store_options(report)
+
+    grid = command("grid", "the cells of a budget, and which of them the store already holds", _grid)
+    grid.add_argument("--budget", choices=["smoke", "cpu", "paper"], required=True)
+    shape = grid.add_mutually_exclusive_group(required=True)
+    shape.add_argument("--list", action="store_true", help="a table and a summary line")
+    shape.add_argument("--json", action="store_true", help="one JSON document (budget, cells, counts)")
+    _add_store_options(grid)
+
+    comp = command("compare", "compare two runs' results.json: exit 1 if a verdict that held fails now", _compare)
+    comp.add_argument("previous", metavar="PREVIOUS.json", help="the earlier run's results.json")
+    comp.add_argument("current", metavar="CURRENT.json", help="the later run's results.json")
+    comp.add_argument("--summary", metavar="FILE",
+                      help="also append the Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
 
     store = command("store", "inspect and clean the artifact store", _store_cmd)
     store.add_argument("action", choices=["ls", "verify", "gc"],

@@ -12,7 +12,7 @@ import pytest
 from crlm_bench import cli
 from crlm_bench.vision import datasets
 
-COMMANDS = ["demo", "train", "profile", "show", "report", "store"]
+COMMANDS = ["demo", "train", "profile", "show", "report", "grid", "compare", "store"]
 
 
 def crlm(*args: str, **kwargs) -> subprocess.CompletedProcess:

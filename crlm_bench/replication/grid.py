@@ -125,6 +125,7 @@ class Group:
 
     id: str
     cells: tuple[Cell, ...]
+    kind: str = ""
 
 
 #: kinds of group (the claim tests' fixtures), and which claims are judged on each
@@ -137,6 +138,9 @@ CLAIM_GROUPS = (
     ("id-not-curvature", "dataset_models"),
     ("mixup-flattens", "recipe_set"),
 )
+#: the part of a claim a kind of group tests (a statistic's words), where a claim has two parts
+PART = {("gap-tracks-accuracy", "dataset_models"): "across models",
+        ("gap-tracks-accuracy", "checkpoint_run"): "along training"}
 
 
 def groups_of(budget: Budget) -> dict[str, list[Group]]:
@@ -144,7 +148,7 @@ def groups_of(budget: Budget) -> dict[str, list[Group]]:
     final = [c for c in budget.cells if c.at == c.training.epochs]
     trained = [c for c in final if c.training.recipe != "untrained"]
     out: dict[str, list[Group]] = {name: [] for name in GROUP_KINDS}
-    out["trained_cell"] = [Group(c.id, (c,)) for c in trained]
+    out["trained_cell"] = [Group(c.id, (c,), "trained_cell") for c in trained]
     by_model: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for c in final:
         by_model[(c.training.dataset, c.training.model)].append(c)
@@ -152,19 +156,21 @@ def groups_of(budget: Budget) -> dict[str, list[Group]]:
         recipes = {c.training.recipe: c for c in cs}
         if "untrained" in recipes and "baseline" in recipes:
             out["model_pair"].append(
-                Group(f"{dataset}-{model}-untrained-vs-baseline", (recipes["untrained"], recipes["baseline"])))
+                Group(f"{dataset}-{model}-untrained-vs-baseline", (recipes["untrained"], recipes["baseline"]), "model_pair"))
         if {"mixup", "baseline"} <= recipes.keys():
             out["recipe_set"].append(
-                Group(f"{dataset}-{model}-mixup-vs-recipes", tuple(c for r, c in recipes.items() if r != "untrained")))
+                Group(f"{dataset}-{model}-mixup-vs-recipes", tuple(c for r, c in recipes.items() if r != "untrained"),
+                      "recipe_set"))
     by_dataset: dict[str, list[Cell]] = defaultdict(list)
     for c in trained:
         if c.training.recipe == "baseline":
             by_dataset[c.training.dataset].append(c)
     for dataset, cs in by_dataset.items():
-        out["dataset_models"].append(Group(f"{dataset}-baseline-models", tuple(cs)))
+        out["dataset_models"].append(Group(f"{dataset}-baseline-models", tuple(cs), "dataset_models"))
     for run in budget.checkpoint_runs:
         t = run[0].training
-        out["checkpoint_run"].append(Group(f"{t.dataset}-{t.model}-{t.recipe}-s{t.seed}-checkpoints", tuple(run)))
+        out["checkpoint_run"].append(
+            Group(f"{t.dataset}-{t.model}-{t.recipe}-s{t.seed}-checkpoints", tuple(run), "checkpoint_run"))
     return out
 
 
@@ -172,7 +178,9 @@ def evaluate_group(claim: str, group: Group, result: Callable[[Cell], object]) -
     """Every variant's verdicts of ``claim`` on ``group``; ``result(cell)`` gives a CellResult."""
     from crlm_bench.replication.claims import evaluate_all
 
-    return evaluate_all([result(c) for c in group.cells], claims=[claim])
+    found = evaluate_all([result(c) for c in group.cells], claims=[claim])
+    part = PART.get((claim, group.kind))
+    return [v for v in found if part is None or part in v.statistic]
 
 
 def evaluate_budget(budget: Budget, result: Callable[[Cell], object | None]) -> tuple[list, list[str]]:
