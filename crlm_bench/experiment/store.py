@@ -8,6 +8,7 @@ Layout::
 
     root/
       .crlm-store.json                 marker: this directory is a store (ls/verify/gc need it)
+      .crlm-log.jsonl                  one line per completed entry: what was computed, where, when
       <kind>/<key[:2]>/<key>/          a complete entry: its files and manifest.json
       .locks/<kind>/<key>.lock         flock(2) lock files, one per key
       .work/<kind>/<key>/              persistent scratch (resumable progress) of an entry
@@ -96,6 +97,8 @@ ENV_VAR = "CRLM_STORE"
 
 _LOCKS, _WORK, _TMP, _QUARANTINE = ".locks", ".work", ".tmp", ".quarantine"
 _MARKER = ".crlm-store.json"
+#: append-only record of completed entries (kind, key, summary, host, pid, time)
+AUDIT_LOG = ".crlm-log.jsonl"
 _KIND_RE = re.compile(r"[a-z][a-z0-9_]*")
 _KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]{1,127}")
 _FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*")
@@ -494,6 +497,11 @@ class Store:
         self._check_kind_key(kind, key)
         return self.root / kind / key[:2] / key
 
+    def ensure_root(self) -> Path:
+        """Create the store (its marker) if it does not exist yet; refuse a foreign directory."""
+        self._ensure_root()
+        return self.root
+
     def _ensure_root(self) -> None:
         """Create the root and its marker before anything is written under it; refuse to adopt
         a non-empty directory that is not a store."""
@@ -773,8 +781,27 @@ class Store:
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
             shutil.rmtree(self._work_path(kind, key), ignore_errors=True)
+        self._audit(kind, key, summary)
         log.debug("stored %s/%s (%s) at %s", kind, key, summary, final)
         return Entry(final, kind, key, manifest)
+
+    def _audit(self, kind: str, key: str, summary: str) -> None:
+        """Append one line per completed entry to the store's log (one short O_APPEND write, so
+        concurrent processes do not interleave): the record of what was computed, where and when."""
+        line = json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "kind": kind,
+                           "key": key, "summary": summary, "host": socket.gethostname(), "pid": os.getpid()})
+        fd = os.open(self.root / AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def audit(self) -> list[dict[str, Any]]:
+        """Every entry the store has completed, oldest first (see :meth:`_audit`)."""
+        path = self.root / AUDIT_LOG
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def _stage_file(self, dest: Path, source: FileSource, kind: str, key: str) -> dict[str, Any]:
         if isinstance(source, (bytes, bytearray, memoryview)):

@@ -398,24 +398,24 @@ def _constant(a: np.ndarray) -> bool:
     return bool(np.all(a == a[0]))
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's ρ over the finite pairs; NaN with fewer than 3 pairs or a constant side."""
+def _correlation(test: Callable[..., Any], x: Sequence[float], y: Sequence[float]) -> float:
+    """``test(x, y).statistic`` over the finite pairs; NaN with fewer than 3 pairs or a constant side."""
     x, y = _finite_pairs(x, y)
     if len(x) < 3 or _constant(x) or _constant(y):
         return math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(_stats.spearmanr(x, y).statistic)
+        return float(test(x, y).statistic)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's ρ over the finite pairs; NaN with fewer than 3 pairs or a constant side."""
+    return _correlation(_stats.spearmanr, x, y)
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
     """Pearson's r over the finite pairs; NaN with fewer than 3 pairs or a constant side."""
-    x, y = _finite_pairs(x, y)
-    if len(x) < 3 or _constant(x) or _constant(y):
-        return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(_stats.pearsonr(x, y).statistic)
+    return _correlation(_stats.pearsonr, x, y)
 
 
 def slope(x: Sequence[float], y: Sequence[float]) -> float:

@@ -102,6 +102,7 @@ def test_two_processes_compute_one_cell_once(tmp_path):
     logs = "".join(err for _, err in outputs)
     assert logs.count("computing store entry profile/") == 1
     assert logs.count("computing store entry training/") == 1
+    assert sorted(e["kind"] for e in Store(tmp_path).audit()) == ["profile", "training"]
     assert [line.split(":")[0] for out, _ in outputs for line in out.splitlines()] == [UNTRAINED] * 2
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from crlm_bench.experiment.store import Store
 from crlm_bench.replication.grid import CLAIM_GROUPS, get_budget, groups_of
 from crlm_bench.replication.report import check_report
 
@@ -30,7 +31,7 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     report = claims_copy / "report"
     result = pytester.runpytest_subprocess(
         "--budget", "smoke", "--store", str(store), "--report", str(report), "-p", "no:cacheprovider",
-        "-p", "no:randomly", timeout=900,
+        "--threads", "1", timeout=900,
     )  # fmt: skip
     outcomes = result.parseoutcomes()
     groups = groups_of(get_budget("smoke"))
@@ -51,14 +52,57 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     for v in main:
         assert v["claim"] in md and v["group"] in md
 
+    # every cell was computed exactly once
+    audit = Store(store).audit()
+    profiles = [e["key"] for e in audit if e["kind"] == "profile"]
+    assert len(profiles) == len(set(profiles)) == len(get_budget("smoke").all_cells())
+
     # the same verdicts again from the store alone, without computing
     from crlm_bench.cli import main as cli_main
 
     again = tmp_path_factory.mktemp("again")
     assert cli_main(["report", "--budget", "smoke", "--store", str(store), "--out", str(again)]) == 0
     data2 = json.loads((again / "results.json").read_text())
-    key = lambda v: (v["claim"], v["group"], v["variant"], v["statistic"], v["holds"])  # noqa: E731
-    assert sorted(map(key, data2["verdicts"])) == sorted(map(key, data["verdicts"]))
+    assert sorted(map(verdict_key, data2["verdicts"])) == sorted(map(verdict_key, data["verdicts"]))
+    assert Store(store).audit() == audit  # nothing recomputed
+
+    # and with two xdist workers on a fresh store: the same verdicts, one report, each cell once
+    store_x, report_x = tmp_path_factory.mktemp("store-x"), claims_copy / "report-x"
+    result_x = pytester.runpytest_subprocess(
+        "--budget", "smoke", "--store", str(store_x), "--report", str(report_x), "-p", "no:cacheprovider",
+        "-n", "2", "--dist", "loadgroup", "--threads", "1", timeout=900,
+    )  # fmt: skip
+    assert result_x.parseoutcomes() == outcomes
+    assert check_report(report_x) == []
+    data_x = json.loads((report_x / "results.json").read_text())
+    assert sorted(map(verdict_key, data_x["verdicts"])) == sorted(map(verdict_key, data["verdicts"]))
+    audit_x = [e for e in Store(store_x).audit() if e["kind"] == "profile"]
+    assert len(audit_x) == len({e["key"] for e in audit_x}) == len(profiles)
+    assert len({e["pid"] for e in audit_x}) == 2  # both workers computed cells
+
+    # and through submitit's local executor: cells computed as a job array before the tests
+    store_s, report_s = tmp_path_factory.mktemp("store-s"), claims_copy / "report-s"
+    args_s = ["--budget", "smoke", "--store", str(store_s), "--report", str(report_s), "-p", "no:cacheprovider",
+              "--executor", "submitit", "--submitit-cluster", "local", "--threads", "1"]
+    result_s = pytester.runpytest_subprocess(*args_s, timeout=900)
+    assert result_s.parseoutcomes() == outcomes
+    assert check_report(report_s) == []
+    data_s = json.loads((report_s / "results.json").read_text())
+    assert sorted(map(verdict_key, data_s["verdicts"])) == sorted(map(verdict_key, data["verdicts"]))
+    audit_s = [e for e in Store(store_s).audit() if e["kind"] == "profile"]
+    assert len(audit_s) == len({e["key"] for e in audit_s}) == len(profiles)
+    # a rerun submits nothing: everything is stored
+    before, logs_before = Store(store_s).audit(), sorted((store_s / ".submitit").rglob("*"))
+    assert any(p.name.endswith("_log.out") for p in logs_before)  # the first run did submit jobs
+    again_s = pytester.runpytest_subprocess(*args_s, timeout=900)
+    assert again_s.parseoutcomes() == outcomes
+    assert Store(store_s).audit() == before
+    assert sorted((store_s / ".submitit").rglob("*")) == logs_before  # no new job
+
+
+def verdict_key(v: dict) -> tuple:
+    value = None if v["value"] is None else round(v["value"], 9)
+    return (v["claim"], v["group"], v["variant"], v["statistic"], v["holds"], value)
 
 
 def test_collect_only_lists_cifar10_cells_without_touching_data(pytester: pytest.Pytester, claims_copy: Path):
@@ -79,3 +123,27 @@ def test_ids_select_by_model_and_recipe(pytester: pytest.Pytester, claims_copy: 
                                            "-p", "no:cacheprovider")
     lines = [l for l in result.stdout.str().splitlines() if "::" in l]
     assert lines and all("mixup" in l for l in lines)
+
+
+@pytest.mark.parametrize("visible,index,expected", [("0,1,2,3", 5, "1"), ("3,7", 0, "3"), ("5", 2, "5")])
+def test_workers_are_pinned_to_one_of_the_callers_gpus(visible, index, expected):
+    from crlm_bench.pytest_plugin import pin_device
+
+    env = {"CUDA_VISIBLE_DEVICES": visible}
+    assert pin_device(index, env) == expected
+    assert env["CUDA_VISIBLE_DEVICES"] == expected
+
+
+def test_a_crashing_job_fails_its_tests_with_the_log_path(pytester: pytest.Pytester, claims_copy: Path,
+                                                          tmp_path_factory):
+    store = tmp_path_factory.mktemp("store-crash")
+    result = pytester.runpytest_subprocess(
+        "--budget", "smoke", "--store", str(store), "-p", "no:cacheprovider", "--executor", "submitit",
+        "--submitit-cluster", "local", "--device", "no-such-device", "-k", "test_profile_shape and resnet8_narrow",
+        "--report", str(claims_copy / "report"), timeout=600,
+    )  # fmt: skip
+    assert result.parseoutcomes() == {"failed": 1, "deselected": result.parseoutcomes()["deselected"]}
+    out = result.stdout.str()
+    assert "the submitit job" in out and "failed" in out and "synthetic-resnet8_narrow-baseline-s0-e1" in out
+    logs = [line.split("logs:")[1].strip() for line in out.splitlines() if "logs:" in line]
+    assert logs and Path(logs[0]).exists()
