@@ -80,6 +80,7 @@ def pin_device(index: int, environ: dict | None = None) -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker (--dist loadgroup)")
     index = _worker_index(config)
     if index is not None and "CRLM_NO_PIN" not in os.environ:
         chosen = pin_device(index)

@@ -80,6 +80,7 @@ def test_twonn_finite_and_positive(n, ambient, seed):
     (torch.tensor([[0.0, 1.0], [float("nan"), 1.0], [2.0, 0.0], [3.0, float("inf")]]), r"NaN or Inf in 2 of 4 rows"),
     (torch.zeros(10, 3), r"at least 3 distinct"),
 ])
+@pytest.mark.filterwarnings("ignore::crlm_bench.geometry.DuplicatePointsWarning")  # the all-duplicates case
 def test_twonn_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
         twonn(bad)
