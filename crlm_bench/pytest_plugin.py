@@ -97,17 +97,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the tests of one model on one xdist worker (``--dist loadgroup``)."""
+    """Group the tests of one model on one xdist worker (``--dist loadgroup``), and run the tests
+    that compare a dataset's models last: by then the workers have computed those models in
+    parallel, instead of one worker computing them in turn while the others wait on its locks."""
     from crlm_bench.replication.grid import GROUP_KINDS
 
+    per_model, per_dataset = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
+        target = per_model
         for kind in GROUP_KINDS:
             group = params.get(kind)
             if group is not None:
                 t = group.cells[-1].training
                 name = t.dataset if kind == "dataset_models" else f"{t.dataset}-{t.model}"
                 item.add_marker(pytest.mark.xdist_group(name))
+                if kind == "dataset_models":
+                    target = per_dataset
+        target.append(item)
+    items[:] = per_model + per_dataset
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
