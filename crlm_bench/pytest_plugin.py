@@ -96,6 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(threads)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests of one model on one xdist worker (``--dist loadgroup``), and run the tests
     that compare a dataset's models last: by then the workers have computed those models in

@@ -147,3 +147,10 @@ def test_a_crashing_job_fails_its_tests_with_the_log_path(pytester: pytest.Pytes
     assert "the submitit job" in out and "failed" in out and "synthetic-resnet8_narrow-baseline-s0-e1" in out
     logs = [line.split("logs:")[1].strip() for line in out.splitlines() if "logs:" in line]
     assert logs and Path(logs[0]).exists()
+
+
+def test_tests_comparing_a_datasets_models_are_collected_last(pytester: pytest.Pytester, claims_copy: Path):
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--budget", "cpu", "-p", "no:cacheprovider")
+    lines = [l for l in result.stdout.str().splitlines() if "::" in l]
+    dataset_level = [i for i, l in enumerate(lines) if "baseline-models" in l]
+    assert dataset_level == list(range(len(lines) - len(dataset_level), len(lines)))
