@@ -16,6 +16,7 @@ import dataclasses
 import time
 
 import pytest
+import torch
 
 from benchmarks.conftest import fashion_mnist_or_skip
 from crlm_bench.experiment import probing
@@ -33,8 +34,8 @@ def test_profiling_throughput_fashion_mnist(benchmark, cpu_threads, name):
     model = models.build(name, 10, 1, seed=0).eval()
     probes = models.probes(model)
     m = dataclasses.replace(CPU, points=40)
-    plan = probing.Plan(m, probing.choose_points(split.images, m), probing.torch.device("cpu"),
-                        probing.torch.float64, probing.MEMORY_BYTES)
+    plan = probing.Plan(m, probing.choose_points(split.images, m), torch.device("cpu"), torch.float64,
+                        probing.MEMORY_BYTES)
     sample = probing.activations(model, probes, datasets.normalize(split.images[:1], "fashion-mnist"))
     widths = {k: v.shape[1] for k, v in sample.items()}
     dims = {p.name: min(12, widths[p.name] - 1) for p in probes}

@@ -59,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "the same thread count; other counts change training's rounding")
 
 
-def _worker_index(config: pytest.Config) -> int | None:
+def _worker_index() -> int | None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else None
 
@@ -81,7 +81,7 @@ def pin_device(index: int, environ: dict | None = None) -> str | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker (--dist loadgroup)")
-    index = _worker_index(config)
+    index = _worker_index()
     if index is not None and "CRLM_NO_PIN" not in os.environ:
         chosen = pin_device(index)
         if chosen is not None:
@@ -101,20 +101,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Group the tests of one model on one xdist worker (``--dist loadgroup``), and run the tests
     that compare a dataset's models last: by then the workers have computed those models in
     parallel, instead of one worker computing them in turn while the others wait on its locks."""
-    from crlm_bench.replication.grid import GROUP_KINDS
-
     per_model, per_dataset = [], []
     for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
         target = per_model
-        for kind in GROUP_KINDS:
-            group = params.get(kind)
-            if group is not None:
-                t = group.cells[-1].training
-                name = t.dataset if kind == "dataset_models" else f"{t.dataset}-{t.model}"
-                item.add_marker(pytest.mark.xdist_group(name))
-                if kind == "dataset_models":
-                    target = per_dataset
+        for kind, group in _item_groups(item):
+            t = group.cells[-1].training
+            name = t.dataset if kind == "dataset_models" else f"{t.dataset}-{t.model}"
+            item.add_marker(pytest.mark.xdist_group(name))
+            if kind == "dataset_models":
+                target = per_dataset
         target.append(item)
     items[:] = per_model + per_dataset
 
@@ -189,16 +184,16 @@ def replication(request: pytest.FixtureRequest) -> Replication:
     return _state(request.config)
 
 
-def _selected_cells(items: list[pytest.Item]) -> list:
+def _item_groups(item: pytest.Item) -> list:
+    """The (kind, Group) parameters a claim test item was given by pytest_generate_tests."""
     from crlm_bench.replication.grid import GROUP_KINDS
 
-    cells = []
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        for kind in GROUP_KINDS:
-            if kind in params:
-                cells.extend(params[kind].cells)
-    return cells
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return [(kind, params[kind]) for kind in GROUP_KINDS if kind in params]
+
+
+def _selected_cells(items: list[pytest.Item]) -> list:
+    return [cell for item in items for _, group in _item_groups(item) for cell in group.cells]
 
 
 def _submitit_parameters(config: pytest.Config) -> dict:
