@@ -34,3 +34,9 @@ CYLINDER_CASES = [(1, 1, 1.0, 10_000, 5), (2, 1, 1.5, 30_000, 6)]
 #: The benchmark case scaled down: (n, K, D, dim, spread, noise), float32 against float64. The
 #: noise directions sit at ~1/60 of the tangent singular values, inside float32 Gram resolution.
 PRECISION_CASE = (4, 300, 2_048, 6, 0.2, 3e-3)
+
+#: The benchmark's spectrum on a smaller patch: (n, K, D, dim, spread, noise), float32. Started
+#: from the column sketch, the subspace iteration meets its float32 tolerance in this many
+#: iterations; from a random block it needs one more (measured: 4).
+WARM_START_CASE = (2, 511, 2_048, 10, 0.2, 3e-3)
+WARM_START_ITERATIONS = 3

@@ -18,7 +18,7 @@ from crlm_bench.geometry import (
     n_coefficients,
     principal_curvatures,
 )
-from crlm_bench.geometry import manifolds
+from crlm_bench.geometry import curvature, manifolds
 from tests import tolerances as tol
 from tests.geometry import curvature_cases as cases
 
@@ -109,6 +109,35 @@ def test_invariants_fall_back_when_subspace_iteration_does_not_converge():
     _, hess = principal_curvatures(pts, nbs, 4, method="svd", return_hessians=True)
     got = curvature_invariants(pts, nbs, 4, max_iter=1)
     assert_invariants_close(got, Invariants.from_hessians(hess), tol.INVARIANTS_VS_HESSIANS_RTOL)
+
+
+@pytest.mark.parametrize("sketch_steps,converges", [(curvature.SKETCH_STEPS, True), (0, False)])
+def test_column_sketch_saves_an_iteration(monkeypatch, sketch_steps, converges):
+    """The warm start is what lets the benchmark's spectrum converge in 3 iterations (random: 4)."""
+    n, k, big_d, dim, spread, noise = cases.WARM_START_CASE
+    case = manifolds.sphere_patches(n, k, dim, 1.0, ambient=big_d, spread=spread, noise=noise, seed=0,
+                                    dtype=torch.float32)
+    monkeypatch.setattr(curvature, "SKETCH_STEPS", sketch_steps)
+    delta = case.neighbours - case.points[:, None, :]
+    _, ok = curvature._tangent_coordinates(delta, dim, 1e-5, cases.WARM_START_ITERATIONS)
+    assert bool(ok.all()) is converges
+
+
+@pytest.mark.parametrize("method", ["svd", "gram", "invariants"])
+def test_chunks_share_one_displacement_buffer_without_mixing_points(monkeypatch, method):
+    """One point per chunk (the buffer rewritten four times) gives the one-chunk result."""
+    pts, nbs = quadric_patch(4, 3, 2, 200, n=5, k=60, noise=1e-4)
+
+    def fit():
+        if method == "invariants":
+            inv = curvature_invariants(pts, nbs, 3)
+            return torch.stack([getattr(inv, f) for f in FIELDS])
+        return principal_curvatures(pts, nbs, 3, method=method)
+
+    whole = fit()
+    monkeypatch.setattr(curvature, "CHUNK_BYTES", 1)
+    assert curvature._chunk_points(5, 60, 200, 8, torch.device("cpu")) == 1
+    torch.testing.assert_close(fit(), whole, rtol=tol.INVARIANTS_VS_HESSIANS_RTOL, atol=0.0)
 
 
 def test_float32_within_tolerance_of_float64():
