@@ -105,9 +105,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         target = per_model
         for kind, group in _item_groups(item):
-            t = group.cells[-1].training
-            name = t.dataset if kind == "dataset_models" else f"{t.dataset}-{t.model}"
-            item.add_marker(pytest.mark.xdist_group(name))
+            item.add_marker(pytest.mark.xdist_group(_xdist_group(kind, group)))
             if kind == "dataset_models":
                 target = per_dataset
         target.append(item)
@@ -182,6 +180,48 @@ def _state(config: pytest.Config) -> Replication:
 def replication(request: pytest.FixtureRequest) -> Replication:
     """The session's :class:`Replication` (store, cached results, collected verdicts)."""
     return _state(request.config)
+
+
+def _xdist_group(kind: str, group) -> str:
+    """The worker group of a claim test: its dataset for tests that compare a dataset's models,
+    its dataset and model otherwise."""
+    t = group.cells[-1].training
+    return t.dataset if kind == "dataset_models" else f"{t.dataset}-{t.model}"
+
+
+def xdist_groups(budget: str) -> dict[str, str]:
+    """Worker group of every claim test parameter id of ``budget`` (the text in a node id's [])."""
+    from crlm_bench.replication.grid import GROUP_KINDS, get_budget, groups_of
+
+    groups = groups_of(get_budget(budget))
+    return {g.id: _xdist_group(kind, g) for kind in GROUP_KINDS for g in groups[kind]}
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own choice of scheduler
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup`` that groups the claim tests by their parameters, not by node ids.
+
+    xdist 3.8 groups by an ``@group`` suffix it writes into each worker's node ids; since pytest
+    9.2 derives node ids from a structured id, that write has no effect and every test is
+    scheduled alone (pytest-xdist issue 1386). The controller knows the budget, hence the group
+    of every claim test id; tests it does not know keep xdist's own rule.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    known = xdist_groups(config.getoption("--budget"))
+
+    class ClaimGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            name = nodeid.rpartition("::")[2]
+            if "[" in name and name.endswith("]"):
+                group = known.get(name[name.index("[") + 1 : -1])
+                if group is not None:
+                    return group
+            return super()._split_scope(nodeid)
+
+    return ClaimGroupScheduling(config, log)
 
 
 def _item_groups(item: pytest.Item) -> list:

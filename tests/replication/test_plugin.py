@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crlm_bench.experiment.store import Store
+from crlm_bench.pytest_plugin import xdist_groups
 from crlm_bench.replication.grid import CLAIM_GROUPS, get_budget, groups_of
 from crlm_bench.replication.report import check_report
 
@@ -70,9 +71,17 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     store_x, report_x = tmp_path_factory.mktemp("store-x"), claims_copy / "report-x"
     result_x = pytester.runpytest_subprocess(
         "--budget", "smoke", "--store", str(store_x), "--report", str(report_x), "-p", "no:cacheprovider",
-        "-n", "2", "--dist", "loadgroup", "--threads", "1", timeout=900,
+        "-n", "2", "--dist", "loadgroup", "--threads", "1", "-v", timeout=900,
     )  # fmt: skip
     assert result_x.parseoutcomes() == outcomes
+    # the tests of one group ran on one worker (-v lines: "[gw1] [ 9%] PASSED file::test[id]")
+    ran = [line.split() for line in result_x.stdout.lines if line.startswith("[gw") and "::test_" in line]
+    assert len(ran) == expected, result_x.stdout.str()[-3000:]
+    workers: dict[str, set] = {}
+    for words in ran:
+        node = words[-1].partition("@")[0]
+        workers.setdefault(xdist_groups("smoke")[node[node.index("[") + 1 : -1]], set()).add(words[0])
+    assert len(workers) == 3 and all(len(w) == 1 for w in workers.values()), workers
     assert check_report(report_x) == []
     data_x = json.loads((report_x / "results.json").read_text())
     assert sorted(map(verdict_key, data_x["verdicts"])) == sorted(map(verdict_key, data["verdicts"]))
