@@ -521,6 +521,8 @@ class Store:
         # ignore a concurrent creator's temporary marker
         if not any(not p.name.startswith(f".{_MARKER}.") for p in self.root.iterdir()):
             return False
+        if (self.root / _MARKER).is_file():  # a concurrent creator put it in place (then wrote more)
+            return True
         raise NotAStoreError(
             f"{self.root} is not a crlm-bench store: it holds files but no {_MARKER}. Refusing to "
             "write, list or clean it; check the root argument or $CRLM_STORE (or, to use this "

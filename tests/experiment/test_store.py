@@ -465,6 +465,24 @@ def test_maintenance_refuses_a_directory_that_is_not_a_store(tmp_path: Path) -> 
     assert Store(tmp_path / "missing").gc() == [] and Store(tmp_path / "missing").ls() == []
 
 
+def test_a_concurrent_creator_finishing_mid_check_is_not_a_foreign_directory(store: Store, monkeypatch) -> None:
+    """Two threads open a fresh store: the other one puts the marker in place (and its first lock
+    directory) between this one's look for the marker and its look at the directory's contents."""
+    listing, root, pending = Path.iterdir, store.root, [True]
+
+    def creator_finishes_first(self):
+        if pending and str(self) == str(root):
+            pending.clear()
+            Store(root).ensure_root()
+            (root / ".locks").mkdir()
+        return listing(self)
+
+    root.mkdir()
+    monkeypatch.setattr(Path, "iterdir", creator_finishes_first)
+    assert store.ensure_root() == store.root
+    assert store.get_or_create("profile", KEY, lambda work: {"r": b"once"}, SETTINGS).file("r").read_bytes() == b"once"
+
+
 def test_gc_ignores_what_the_store_did_not_make(store: Store) -> None:
     _put(store)
     foreign = [store.root / "notes.txt", store.root / "profile" / "zz" / "not-a-key-dir",
