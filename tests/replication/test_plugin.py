@@ -77,10 +77,10 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     # the tests of one group ran on one worker (-v lines: "[gw1] [ 9%] PASSED file::test[id]")
     ran = [line.split() for line in result_x.stdout.lines if line.startswith("[gw") and "::test_" in line]
     assert len(ran) == expected, result_x.stdout.str()[-3000:]
-    workers: dict[str, set] = {}
+    group_of, workers = xdist_groups("smoke"), {}
     for words in ran:
         node = words[-1].partition("@")[0]
-        workers.setdefault(xdist_groups("smoke")[node[node.index("[") + 1 : -1]], set()).add(words[0])
+        workers.setdefault(group_of[node[node.index("[") + 1 : -1]], set()).add(words[0])
     assert len(workers) == 3 and all(len(w) == 1 for w in workers.values()), workers
     assert check_report(report_x) == []
     data_x = json.loads((report_x / "results.json").read_text())
