@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from crlm_bench.vision import datasets, models, training  # noqa: E402
+from crlm_bench.vision import datasets, evaluation, models, recipes, training  # noqa: E402
 
 TARGET_S = 600.0
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="tiny sizes (CPU smoke run)")
     p.add_argument("--model", default="resnet18")
     p.add_argument("--batch-size", type=int, default=None, help="default 512 (64 with --quick)")
-    p.add_argument("--images", type=int, default=None, help="training images (default 50 000; 128 with --quick)")
+    p.add_argument(
+        "--images", type=int, default=None, help="training images (default 50 000; 128 with --quick)"
+    )
     p.add_argument("--epochs", type=int, default=None, help="epochs to time (default 3; 2 with --quick)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast")
@@ -66,23 +68,23 @@ def main(argv: list[str] | None = None) -> dict:
     train_set = _random_split(info, "train", n_train, 0)
     test_set = _random_split(info, "test", n_test, 1)
     model = models.build(args.model, info.num_classes, info.in_channels, seed=0)
-    recipe = training.get_recipe("baseline").replace(batch_size=batch)
+    recipe = recipes.get_recipe("baseline").replace(batch_size=batch)
     amp = None if not args.no_amp else False
 
     t0 = time.perf_counter()
-    result = training.fit(
-        model, train_set, test_set, recipe, epochs=epochs, seed=0, device=device,
-        amp=amp, compile=args.compile, progress=False,
-    )  # fmt: skip
+    options = training.FitOptions(
+        epochs=epochs, seed=0, device=device, amp=amp, compile=args.compile, progress=False
+    )
+    result = training.fit(model, train_set, test_set, recipe, options)
     total_s = time.perf_counter() - t0
 
     # One float32 evaluation of the test split, timed alone (the trainer evaluates at saved epochs).
     x_test, y_test = test_set.images.to(device), test_set.targets.to(device)
-    training.evaluate_tensors(model, x_test, y_test, info, channels_last=device.type == "cuda")  # warm
+    evaluation.evaluate_tensors(model, x_test, y_test, info, channels_last=device.type == "cuda")  # warm
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t1 = time.perf_counter()
-    training.evaluate_tensors(model, x_test, y_test, info, channels_last=device.type == "cuda")
+    evaluation.evaluate_tensors(model, x_test, y_test, info, channels_last=device.type == "cuda")
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     eval_s = (time.perf_counter() - t1) * CIFAR_TEST / n_test

@@ -48,16 +48,20 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     q = args.quick
     m = Measurement(
-        points=args.points or (3 if q else 5000), toggles=args.toggles or (3 if q else 10),
-        id_runs=args.id_runs or (1 if q else 10), id_samples=args.id_samples or (64 if q else 5000),
+        points=args.points or (3 if q else 5000),
+        toggles=args.toggles or (3 if q else 10),
+        id_runs=args.id_runs or (1 if q else 10),
+        id_samples=args.id_samples or (64 if q else 5000),
         precision=args.precision,
-    )  # fmt: skip
+    )
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     info = datasets.dataset_info("cifar10")
     n_images = max(m.points, m.id_samples)
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8, generator=g)
-    split = datasets.ImageDataset(info, "test", images, torch.zeros(n_images, dtype=torch.long), augment=False)
+    split = datasets.ImageDataset(
+        info, "test", images, torch.zeros(n_images, dtype=torch.long), augment=False
+    )
     model = models.build(args.model, 10, 3, seed=0).to(device).eval()
     probes = models.probes(model)
     dtype = torch.float64 if m.precision == "float64" else torch.float32
@@ -73,22 +77,38 @@ def main(argv: list[str] | None = None) -> dict:
     t_id = time.perf_counter() - t0
     sample = probing.activations(model, probes, datasets.normalize(split.images[:1].to(device), "cifar10"))
     widths = {k: v.shape[1] for k, v in sample.items()}
-    dims = {pr.name: probing.dimension_for_fit(ids[pr.name]["mean"], m.neighbours, widths[pr.name])[0] for pr in probes}
+    dims = {
+        pr.name: probing.dimension_for_fit(ids[pr.name]["mean"], m.neighbours, widths[pr.name])[0]
+        for pr in probes
+    }
     t0 = time.perf_counter()
     probing.curvature_chunks(model, probes, split.images, "cifar10", dims, widths, plan, progress=False)
     sync()
     t_curv = time.perf_counter() - t0
     projected = t_id + t_curv * args.project_points / m.points
     out = {
-        "check": "paper-scale profile", "model": args.model, "device": str(device),
+        "check": "paper-scale profile",
+        "model": args.model,
+        "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-        "torch": torch.__version__, "points_timed": m.points, "neighbours": m.neighbours, "id_runs": m.id_runs,
-        "id_samples": m.id_samples, "precision": m.precision, "dims": dims, "id_seconds": round(t_id, 2),
-        "curvature_seconds": round(t_curv, 2), "points_per_s": round(m.points / t_curv, 3),
-        "projected_cell_s": round(projected, 1), "target_s": TARGET_S, "meets_target": projected <= TARGET_S,
+        "torch": torch.__version__,
+        "points_timed": m.points,
+        "neighbours": m.neighbours,
+        "id_runs": m.id_runs,
+        "id_samples": m.id_samples,
+        "precision": m.precision,
+        "dims": dims,
+        "id_seconds": round(t_id, 2),
+        "curvature_seconds": round(t_curv, 2),
+        "points_per_s": round(m.points / t_curv, 3),
+        "projected_cell_s": round(projected, 1),
+        "target_s": TARGET_S,
+        "meets_target": projected <= TARGET_S,
         "peak_host_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "peak_device_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
-    }  # fmt: skip
+        "peak_device_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        if device.type == "cuda"
+        else None,
+    }
     print(json.dumps(out))
     return out
 

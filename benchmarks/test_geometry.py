@@ -52,13 +52,17 @@ def _enabled(benchmark) -> bool:
 
 def test_principal_curvatures_svd(benchmark, case):
     pts, nbs = case
-    out = benchmark.pedantic(_timed("svd", lambda: principal_curvatures(pts, nbs, DIM, method="svd")), rounds=2)
+    out = benchmark.pedantic(
+        _timed("svd", lambda: principal_curvatures(pts, nbs, DIM, method="svd")), rounds=2
+    )
     assert out.shape == (N, K - DIM, DIM)
 
 
 def test_principal_curvatures_gram(benchmark, case):
     pts, nbs = case
-    out = benchmark.pedantic(_timed("gram", lambda: principal_curvatures(pts, nbs, DIM, method="gram")), rounds=3)
+    out = benchmark.pedantic(
+        _timed("gram", lambda: principal_curvatures(pts, nbs, DIM, method="gram")), rounds=3
+    )
     assert out.shape == (N, K - DIM, DIM)
 
 
@@ -90,7 +94,9 @@ def test_float32_matches_float64_on_the_benchmark_case(benchmark, case):
 
     def compare():
         errors = {
-            "mapc_gram": abs(mapc(principal_curvatures(pts, nbs, DIM)) / mapc(principal_curvatures(p64, n64, DIM)) - 1)
+            "mapc_gram": abs(
+                mapc(principal_curvatures(pts, nbs, DIM)) / mapc(principal_curvatures(p64, n64, DIM)) - 1
+            )
         }
         i32, i64 = curvature_invariants(pts, nbs, DIM), curvature_invariants(p64, n64, DIM)
         for f in ("sff_norm", "mean_curvature", "scalar_curvature"):

@@ -34,15 +34,18 @@ def test_profiling_throughput_fashion_mnist(benchmark, cpu_threads, name):
     model = models.build(name, 10, 1, seed=0).eval()
     probes = models.probes(model)
     m = dataclasses.replace(CPU, points=40)
-    plan = probing.Plan(m, probing.choose_points(split.images, m), torch.device("cpu"), torch.float64,
-                        probing.MEMORY_BYTES)
+    plan = probing.Plan(
+        m, probing.choose_points(split.images, m), torch.device("cpu"), torch.float64, probing.MEMORY_BYTES
+    )
     sample = probing.activations(model, probes, datasets.normalize(split.images[:1], "fashion-mnist"))
     widths = {k: v.shape[1] for k, v in sample.items()}
     dims = {p.name: min(12, widths[p.name] - 1) for p in probes}
 
     def run():
         t0 = time.perf_counter()
-        probing.curvature_chunks(model, probes, split.images, "fashion-mnist", dims, widths, plan, progress=False)
+        probing.curvature_chunks(
+            model, probes, split.images, "fashion-mnist", dims, widths, plan, progress=False
+        )
         return time.perf_counter() - t0
 
     seconds = benchmark.pedantic(run, rounds=1)
@@ -65,7 +68,9 @@ def test_whole_cpu_budget_cell(benchmark, cpu_threads, slow_enabled):
     benchmark.extra_info.update({"seconds": seconds, "points": CPU.points, "neighbours": CPU.neighbours})
     assert len(frame) == len(models.probes(model)) + 1
     if not getattr(benchmark, "disabled", False):
-        assert seconds <= TARGET_CELL_S, f"one cpu-budget cell took {seconds:.0f} s (target {TARGET_CELL_S:.0f} s)"
+        assert seconds <= TARGET_CELL_S, (
+            f"one cpu-budget cell took {seconds:.0f} s (target {TARGET_CELL_S:.0f} s)"
+        )
 
 
 def test_gpu_profile_check_quick_runs_on_cpu(benchmark):
@@ -76,9 +81,15 @@ def test_gpu_profile_check_quick_runs_on_cpu(benchmark):
     from pathlib import Path
 
     script = Path(__file__).with_name("gpu_profile_check.py")
-    proc = benchmark.pedantic(lambda: subprocess.run(
-        [sys.executable, str(script), "--quick", "--device", "cpu"], capture_output=True, text=True, timeout=600,
-    ), rounds=1)  # fmt: skip
+    proc = benchmark.pedantic(
+        lambda: subprocess.run(
+            [sys.executable, str(script), "--quick", "--device", "cpu"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        ),
+        rounds=1,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["points_timed"] == 3 and report["neighbours"] == 7

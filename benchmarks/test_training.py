@@ -20,14 +20,11 @@ import warnings
 from pathlib import Path
 
 import pytest
-import torch
-
-from crlm_bench.vision import datasets
-from crlm_bench.vision.models import SMALL_MODELS, build
-from crlm_bench.vision.training import get_recipe, train
 
 from benchmarks.conftest import fashion_mnist_or_skip
-
+from crlm_bench.vision.models import SMALL_MODELS, build
+from crlm_bench.vision.recipes import get_recipe
+from crlm_bench.vision.training import FitOptions, train
 
 #: The Fashion-MNIST budget: a small model reaches >= 90 % test accuracy (all 10 000 test images)
 #: within 5 minutes on 2 CPU cores. The paper's baseline recipe (SGD, momentum 0.9, weight decay
@@ -46,8 +43,10 @@ def test_small_model_throughput_fashion_mnist(benchmark, cpu_threads, name):
 
     def run():
         model = build(name, 10, 1, seed=0)
-        return train(model, "fashion-mnist", "baseline", epochs=2, seed=0, device="cpu",
-                     train_subset=subset, test_subset=256, progress=False)  # fmt: skip
+        options = FitOptions(
+            epochs=2, seed=0, device="cpu", train_subset=subset, test_subset=256, progress=False
+        )
+        return train(model, "fashion-mnist", "baseline", options)
 
     result = benchmark.pedantic(run, rounds=1, iterations=1)
     steady = dict(result.epoch_seconds)[2]
@@ -71,9 +70,12 @@ def test_fashion_mnist_accuracy_budget(benchmark, cpu_threads, slow_enabled):
 
     def run():
         model = build(cfg["model"], 10, 1, seed=cfg["seed"])
+        epochs = cfg["epochs"]
+        options = FitOptions(
+            epochs=epochs, seed=cfg["seed"], save_at=range(1, epochs + 1), device="cpu", progress=None
+        )
         t0, c0 = time.perf_counter(), time.process_time()
-        result = train(model, "fashion-mnist", recipe, epochs=cfg["epochs"], seed=cfg["seed"],
-                       save_at=range(1, cfg["epochs"] + 1), device="cpu", progress=None)  # fmt: skip
+        result = train(model, "fashion-mnist", recipe, options)
         return result, time.perf_counter() - t0, time.process_time() - c0
 
     result, wall, cpu = benchmark.pedantic(run, rounds=1, iterations=1)
@@ -103,11 +105,8 @@ def test_gpu_check_quick_runs_on_cpu(benchmark):
     script = Path(__file__).with_name("gpu_check.py")
 
     def run():
-        proc = subprocess.run(
-            [sys.executable, str(script), "--quick", "--device", "cpu"],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        return proc
+        command = [sys.executable, str(script), "--quick", "--device", "cpu"]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
     proc = benchmark.pedantic(run, rounds=1, iterations=1)
     assert proc.returncode == 0, proc.stderr

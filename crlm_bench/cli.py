@@ -6,6 +6,7 @@
     crlm-bench show CELL                  a stored profile as a table
     crlm-bench report --budget B          the replication report from the store alone
     crlm-bench grid --budget B --list     a budget's cells and which of them are stored
+    crlm-bench claims                     the claims: statistic, thresholds, where each is defined
     crlm-bench compare PREV.json CUR.json verdicts that held before and fail now (exit 1 if any)
     crlm-bench store ls|verify|gc         inspect and clean the artifact store
 
@@ -33,35 +34,70 @@ class UsageError(Exception):
 
 
 def _add_store_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", metavar="DIR", help="artifact store (default $CRLM_STORE or ~/.cache/crlm-bench/store)")
+    p.add_argument(
+        "--store", metavar="DIR", help="artifact store (default $CRLM_STORE or ~/.cache/crlm-bench/store)"
+    )
 
 
 def _add_compute_options(p: argparse.ArgumentParser) -> None:
     _add_store_options(p)
-    p.add_argument("--data-dir", metavar="DIR", help="data root (default $CRLM_DATA or ~/.cache/crlm-bench/data)")
-    p.add_argument("--download", action="store_true", help="allow downloading missing data sets (never done otherwise)")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="data root (default $CRLM_DATA or ~/.cache/crlm-bench/data)"
+    )
+    p.add_argument(
+        "--download", action="store_true", help="allow downloading missing data sets (never done otherwise)"
+    )
     p.add_argument("--device", help="torch device (default cuda when available, else cpu)")
-    p.add_argument("--memory-mb", type=int, default=2048,
-                   help="bound on the neighbour activations held at once while profiling (default 2048)")
+    p.add_argument(
+        "--memory-mb",
+        type=int,
+        default=2048,
+        help="bound on the neighbour activations held at once while profiling (default 2048)",
+    )
     p.add_argument("--save-at", metavar="E,E,…", help="extra epochs at which to keep a checkpoint")
-    p.add_argument("--override", action="append", default=[], metavar="NAME=VALUE",
-                   help="training override, a recipe field or train option (lr=0.05, batch_size=64, train_subset=5000)")
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="training override, a recipe field or train option (lr=0.05, batch_size=64, train_subset=5000)",
+    )
 
 
 def _add_measurement_options(p: argparse.ArgumentParser) -> None:
-    from crlm_bench.experiment.cell import INPUT_PROBES, PRECISIONS, SPLITS, Measurement
+    from crlm_bench.experiment.cell import INPUT_PROBES, POINT_SPLITS, PRECISIONS, Measurement
 
     d = Measurement()
     g = p.add_argument_group("measurement (defaults: the paper's)")
     g.add_argument("--points", type=int, default=d.points, help=f"points measured (default {d.points})")
-    g.add_argument("--toggles", type=int, default=d.toggles,
-                   help=f"smallest singular values toggled; 2^t − 1 neighbours (default {d.toggles})")
+    g.add_argument(
+        "--toggles",
+        type=int,
+        default=d.toggles,
+        help=f"smallest singular values toggled; 2^t − 1 neighbours (default {d.toggles})",
+    )
     g.add_argument("--id-runs", type=int, default=d.id_runs, help=f"TwoNN runs (default {d.id_runs})")
-    g.add_argument("--id-samples", type=int, default=d.id_samples, help=f"images per TwoNN run (default {d.id_samples})")
-    g.add_argument("--split", choices=SPLITS, default=d.split, help=f"where the points come from (default {d.split})")
-    g.add_argument("--precision", choices=PRECISIONS, default=d.precision, help=f"dtype of the fits (default {d.precision})")
-    g.add_argument("--input-probe", choices=INPUT_PROBES, default=d.input_probe, help=f"(default {d.input_probe})")
-    g.add_argument("--deviation", action="append", default=[], help="a named deviation from the paper (repeatable)")
+    g.add_argument(
+        "--id-samples", type=int, default=d.id_samples, help=f"images per TwoNN run (default {d.id_samples})"
+    )
+    g.add_argument(
+        "--split",
+        choices=POINT_SPLITS,
+        default=d.split,
+        help=f"where the points come from (default {d.split})",
+    )
+    g.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help=f"dtype of the fits (default {d.precision})",
+    )
+    g.add_argument(
+        "--input-probe", choices=INPUT_PROBES, default=d.input_probe, help=f"(default {d.input_probe})"
+    )
+    g.add_argument(
+        "--deviation", action="append", default=[], help="a named deviation from the paper (repeatable)"
+    )
 
 
 def _value(text: str):
@@ -74,7 +110,8 @@ def _value(text: str):
 
 
 def _cells(args: argparse.Namespace, with_measurement: bool) -> list:
-    from crlm_bench.experiment.cell import Cell, Measurement, validate
+    from crlm_bench.experiment.cell import Cell, Measurement
+    from crlm_bench.experiment.pipeline import validate
 
     overrides = {}
     for item in getattr(args, "override", []) or []:
@@ -92,8 +129,13 @@ def _cells(args: argparse.Namespace, with_measurement: bool) -> list:
     try:
         if with_measurement:
             measurement = Measurement(
-                points=args.points, toggles=args.toggles, id_runs=args.id_runs, id_samples=args.id_samples,
-                split=args.split, precision=args.precision, input_probe=args.input_probe,
+                points=args.points,
+                toggles=args.toggles,
+                id_runs=args.id_runs,
+                id_samples=args.id_samples,
+                split=args.split,
+                precision=args.precision,
+                input_probe=args.input_probe,
                 deviations=tuple(args.deviation),
             )
         cells = []
@@ -101,8 +143,12 @@ def _cells(args: argparse.Namespace, with_measurement: bool) -> list:
             # --save-at may name epochs beyond a checkpoint cell's own epoch; keep those within the run
             cell = Cell.parse(text, measurement=measurement, overrides=overrides)
             if save_at:
-                cell = Cell.parse(text, measurement=measurement, overrides=overrides,
-                                  save_at=tuple(e for e in save_at if e <= cell.training.epochs))
+                cell = Cell.parse(
+                    text,
+                    measurement=measurement,
+                    overrides=overrides,
+                    save_at=tuple(e for e in save_at if e <= cell.training.epochs),
+                )
             cells.append(validate(cell))
     except (ValueError, KeyError, TypeError) as error:
         raise UsageError(str(error)) from None
@@ -114,8 +160,12 @@ def _context(args: argparse.Namespace):
 
     if args.memory_mb < 1:
         raise UsageError(f"--memory-mb must be positive, got {args.memory_mb}")
-    return Context(data_root=args.data_dir, download=args.download, device=args.device,
-                   memory_bytes=args.memory_mb * 2**20)
+    return Context(
+        data_root=args.data_dir,
+        download=args.download,
+        device=args.device,
+        memory_bytes=args.memory_mb * 2**20,
+    )
 
 
 def _store(args: argparse.Namespace):
@@ -159,50 +209,73 @@ def _profile(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from crlm_bench.experiment.store import load_frame
+    from crlm_bench.experiment.pipeline import stored_profile
 
-    store = _store(args)
     (cell,) = _cells(args, with_measurement=True)
-    entry = store.get("profile", cell.key)
-    if entry is None:
-        log.error("no stored profile for %s with these settings; run: crlm-bench profile %s (same options)",
-                  cell.id, cell.id)
+    frame = stored_profile(cell, _store(args))
+    if frame is None:
+        log.error(
+            "no stored profile for %s with these settings; run: crlm-bench profile %s (same options)",
+            cell.id,
+            cell.id,
+        )
         return 1
-    frame = load_frame(entry.file("profile.parquet"))
-    columns = ["probe", "neighbourhood", "relative_depth", "ambient_dim", "id_mean", "pca_dim", "d", "K", "m",
-               "mapc", "nmapc", "sff_norm_median", "mean_curvature_median", "scalar_curvature_median"]
-    print(f"{cell.id}  test accuracy {float(frame['test_accuracy'].iloc[0]):.4f}  ({entry.path})")
+    columns = [
+        "probe",
+        "neighbourhood",
+        "relative_depth",
+        "ambient_dim",
+        "id_mean",
+        "pca_dim",
+        "d",
+        "K",
+        "m",
+        "mapc",
+        "nmapc",
+        "sff_norm_median",
+        "mean_curvature_median",
+        "scalar_curvature_median",
+    ]
+    print(f"{cell.id}  test accuracy {float(frame['test_accuracy'].iloc[0]):.4f}  (key {cell.key})")
     print(tabulate(frame[columns], headers="keys", showindex=False, tablefmt="github", floatfmt=".4g"))
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from crlm_bench.experiment.store import load_frame
-    from crlm_bench.replication.claims import CellResult
-    from crlm_bench.replication.grid import evaluate_budget, get_budget
-    from crlm_bench.replication.report import write_report
+    from crlm_bench.replication.budgets import get_budget
+    from crlm_bench.replication.session import evaluate_stored, write_budget_report
 
     store = _store(args)
-    budget = get_budget(args.budget)
-    cache: dict = {}
-
-    def result(cell):
-        if cell.key not in cache:
-            entry = store.get("profile", cell.key)
-            cache[cell.key] = None if entry is None else CellResult.from_profile(cell, load_frame(entry.file("profile.parquet")))
-        return cache[cell.key]
-
-    verdicts, skipped = evaluate_budget(budget, result)
+    verdicts, results, skipped = evaluate_stored(get_budget(args.budget), store)
     for s in skipped:
         log.warning("not in the store, left out: %s", s)
     if not verdicts:
-        log.error("no stored profiles for the %s budget in %s; run: pytest claims/ --budget %s", args.budget,
-                  store.root, args.budget)
+        log.error(
+            "no stored profiles for the %s budget in %s; run: pytest claims/ --budget %s",
+            args.budget,
+            store.root,
+            args.budget,
+        )
         return 1
-    results = [r for r in cache.values() if r is not None]
-    settings = {"budget": args.budget, "store": str(store.root), "cells": sorted(r.cell_id for r in results)}
-    write_report(args.out, verdicts, results, budget=args.budget, settings=settings)
+    write_budget_report(args.out, verdicts, results, budget=args.budget, store_root=store.root)
     print(f"report written to {args.out}/report.md ({len(verdicts)} verdicts, {len(results)} cells)")
+    return 0
+
+
+def _claims(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from crlm_bench.replication.claims import ALL_CLAIMS
+
+    rows = []
+    for claim in ALL_CLAIMS:
+        bounds = "; ".join(f"{name} {t.text}" for name, t in claim.thresholds.items())
+        rows.append([claim.name, claim.group_kind, claim.statistic, bounds, claim.where])
+    print(
+        tabulate(
+            rows, headers=["claim", "judged on", "statistic", "thresholds", "defined at"], tablefmt="github"
+        )
+    )
     return 0
 
 
@@ -212,56 +285,47 @@ def _grid(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from crlm_bench.experiment.store import NotAStoreError
-    from crlm_bench.replication.grid import get_budget
+    from crlm_bench.replication.budgets import get_budget
+    from crlm_bench.replication.session import grid_status
 
     store = _store(args)
     budget = get_budget(args.budget)
-    try:  # sizes checked, nothing hashed: a listing, not a verification (that is `store verify`)
-        status = {(l.kind, l.key): l.status for l in store.ls(verify=False)}
+    try:
+        cells, counts = grid_status(budget, store)
     except NotAStoreError as error:
         raise UsageError(str(error)) from None
-
-    def state(kind: str, key: str) -> str:
-        found = status.get((kind, key), "missing")
-        return "stored" if found == "complete" else found  # missing | partial | corrupt | working
-
-    series = {c.key for run in budget.checkpoint_runs for c in run}
-    cells = []
-    for c in budget.all_cells():
-        t, m = c.training, c.measurement
-        profile, training = state("profile", c.key), state("training", t.key)
-        cells.append({
-            "id": c.id, "key": c.key, "training_key": t.key,
-            "profile": profile, "profile_stored": profile == "stored",
-            "training": training, "training_stored": training == "stored",
-            "dataset": t.dataset, "model": t.model, "recipe": t.recipe, "seed": t.seed,
-            "epochs": t.epochs, "at": c.at, "checkpoint_series": c.key in series,
-            "points": m.points, "toggles": m.toggles, "neighbours": m.neighbours,
-            "id_runs": m.id_runs, "id_samples": m.id_samples,
-        })  # fmt: skip
-    todo = [c for c in cells if not c["profile_stored"]]
-    runs = {c["training_key"]: c["training_stored"] for c in cells}
-    runs_todo = {c["training_key"] for c in todo if not c["training_stored"]}
-    counts = {
-        "cells": len(cells), "stored": len(cells) - len(todo), "to_compute": len(todo),
-        "training_runs": len(runs), "training_runs_stored": sum(runs.values()),
-        "training_runs_to_compute": len(runs_todo),
-    }  # fmt: skip
     if args.json:
-        document = {"budget": budget.name, "description": budget.description, "store": str(store.root),
-                    "cells": cells, "checkpoint_runs": [[c.id for c in run] for run in budget.checkpoint_runs],
-                    "counts": counts}  # fmt: skip
+        document = {
+            "budget": budget.name,
+            "description": budget.description,
+            "store": str(store.root),
+            "cells": cells,
+            "checkpoint_runs": [[c.id for c in run] for run in budget.checkpoint_runs],
+            "counts": counts,
+        }
         print(json.dumps(document, indent=1))
         return 0
-    rows = [[c["id"], c["key"][:12], c["training_key"][:12], c["profile"], c["training"],
-             f"{c['at']}/{c['epochs']}" if c["at"] != c["epochs"] else c["epochs"], c["points"], c["neighbours"]]
-            for c in cells]  # fmt: skip
+    rows = [
+        [
+            c["id"],
+            c["key"][:12],
+            c["training_key"][:12],
+            c["profile"],
+            c["training"],
+            f"{c['at']}/{c['epochs']}" if c["at"] != c["epochs"] else c["epochs"],
+            c["points"],
+            c["neighbours"],
+        ]
+        for c in cells
+    ]
+    headers = ["cell", "key", "training key", "profile", "training", "epochs", "points", "neighbours"]
     print(f"budget {budget.name}: {budget.description}  (store {store.root})")
-    print(tabulate(rows, headers=["cell", "key", "training key", "profile", "training", "epochs", "points",
-                                  "neighbours"], tablefmt="github", disable_numparse=True))  # fmt: skip
-    print(f"{counts['cells']} cells: {counts['stored']} stored, {counts['to_compute']} to compute; "
-          f"{counts['training_runs_to_compute']} distinct training runs to compute "
-          f"({counts['training_runs']} in the budget, {counts['training_runs_stored']} stored)")
+    print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    print(
+        f"{counts['cells']} cells: {counts['stored']} stored, {counts['to_compute']} to compute; "
+        f"{counts['training_runs_to_compute']} distinct training runs to compute "
+        f"({counts['training_runs']} in the budget, {counts['training_runs_stored']} stored)"
+    )
     return 0
 
 
@@ -282,8 +346,15 @@ def _compare(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UsageError(f"--summary {args.summary}: cannot append to it ({error})") from None
     for c in found.regressions:
-        log.error("regression: %s [%s] (%s) held in %s and fails in %s: %s", c.claim, c.group, c.statistic,
-                  args.previous, args.current, c.explanation)
+        log.error(
+            "regression: %s [%s] (%s) held in %s and fails in %s: %s",
+            c.claim,
+            c.group,
+            c.statistic,
+            args.previous,
+            args.current,
+            c.explanation,
+        )
     return 1 if found.failed else 0
 
 
@@ -292,7 +363,10 @@ def _store_cmd(args: argparse.Namespace) -> int:
 
     store = _store(args)
     if args.action == "ls":
-        rows = [[l.kind, l.key[:12], l.status, l.summary, f"{l.size / 2**20:.1f}"] for l in store.ls(verify=args.verify)]
+        rows = [
+            [l.kind, l.key[:12], l.status, l.summary, f"{l.size / 2**20:.1f}"]
+            for l in store.ls(verify=args.verify)
+        ]
         print(tabulate(rows, headers=["kind", "key", "status", "summary", "MiB"], tablefmt="github"))
         return 0
     if args.action == "verify":
@@ -312,6 +386,8 @@ def _store_cmd(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from crlm_bench.replication.budgets import budget_names
+
     parser = argparse.ArgumentParser(
         prog="crlm-bench",
         description="Replication harness for Kaufman & Azencot, Data Representations' Study of Latent "
@@ -341,31 +417,45 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("cells", nargs=1, metavar="CELL")
     _add_store_options(show)
     show.add_argument("--save-at", metavar="E,E,…", help="as given to profile")
-    show.add_argument("--override", action="append", default=[], metavar="NAME=VALUE", help="as given to profile")
+    show.add_argument(
+        "--override", action="append", default=[], metavar="NAME=VALUE", help="as given to profile"
+    )
     _add_measurement_options(show)
 
-    report = command("report", "the replication report of a budget, from the store alone (no computing)", _report)
-    report.add_argument("--budget", choices=["smoke", "cpu", "paper"], default="paper")
+    report = command(
+        "report", "the replication report of a budget, from the store alone (no computing)", _report
+    )
+    report.add_argument("--budget", choices=budget_names(), default="paper")
     report.add_argument("--out", default="crlm-report", help="report directory (default crlm-report)")
     _add_store_options(report)
 
     grid = command("grid", "the cells of a budget, and which of them the store already holds", _grid)
-    grid.add_argument("--budget", choices=["smoke", "cpu", "paper"], required=True)
+    grid.add_argument("--budget", choices=budget_names(), required=True)
     shape = grid.add_mutually_exclusive_group(required=True)
     shape.add_argument("--list", action="store_true", help="a table and a summary line")
     shape.add_argument("--json", action="store_true", help="one JSON document (budget, cells, counts)")
     _add_store_options(grid)
 
-    comp = command("compare", "compare two runs' results.json: exit 1 if a verdict that held fails now", _compare)
+    command("claims", "the claims: statistic, thresholds and where each is defined", _claims)
+
+    comp = command(
+        "compare", "compare two runs' results.json: exit 1 if a verdict that held fails now", _compare
+    )
     comp.add_argument("previous", metavar="PREVIOUS.json", help="the earlier run's results.json")
     comp.add_argument("current", metavar="CURRENT.json", help="the later run's results.json")
-    comp.add_argument("--summary", metavar="FILE",
-                      help="also append the Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
+    comp.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="also append the Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)",
+    )
 
     store = command("store", "inspect and clean the artifact store", _store_cmd)
-    store.add_argument("action", choices=["ls", "verify", "gc"],
-                       help="ls: list entries; verify: check every checksum (exit 1 on a problem); gc: remove "
-                       "partial and corrupt entries and leftovers")
+    store.add_argument(
+        "action",
+        choices=["ls", "verify", "gc"],
+        help="ls: list entries; verify: check every checksum (exit 1 on a problem); gc: remove "
+        "partial and corrupt entries and leftovers",
+    )
     store.add_argument("--verify", action="store_true", help="ls: hash every file (slower)")
     store.add_argument("--workdirs", action="store_true", help="gc: also remove resumable progress")
     _add_store_options(store)

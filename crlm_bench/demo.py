@@ -7,8 +7,15 @@ from dataclasses import dataclass
 import torch
 from tabulate import tabulate
 
-from crlm_bench.geometry import curvature_invariants, knn, mapc, n_coefficients, principal_curvatures, twonn
-from crlm_bench.geometry import manifolds
+from crlm_bench.geometry import (
+    curvature_invariants,
+    knn,
+    manifolds,
+    mapc,
+    n_coefficients,
+    principal_curvatures,
+    twonn,
+)
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,11 @@ def cases(seed: int = 0) -> list[DemoCase]:
         DemoCase("sphere S³(r=1.5) in R⁸", manifolds.sphere(20_000, 3, 1.5, ambient=8, seed=seed), 200),
         DemoCase("sphere S⁵(r=1) in R¹⁰", manifolds.sphere(40_000, 5, 1.0, ambient=10, seed=seed), 100),
         DemoCase("cylinder S¹(1)×R in R⁵", manifolds.cylinder(10_000, 1, 1, 1.0, ambient=5, seed=seed), 200),
-        DemoCase("Clifford torus S¹(1)×S¹(2) in R¹⁰", manifolds.clifford_torus(20_000, 1.0, 2.0, ambient=10, seed=seed), 200),
+        DemoCase(
+            "Clifford torus S¹(1)×S¹(2) in R¹⁰",
+            manifolds.clifford_torus(20_000, 1.0, 2.0, ambient=10, seed=seed),
+            200,
+        ),
         DemoCase("flat R³ in R²⁰", manifolds.flat(4_000, 3, ambient=20, seed=seed), 100),
         DemoCase(
             "paraboloid z=½xᵀAx, A=diag(1,−½), apex",
@@ -43,23 +54,45 @@ def rows(seed: int = 0) -> list[list]:
         pts, nbs = s.points[: case.centres], s.points[idx]
         inv = curvature_invariants(pts, nbs, s.dim)
         kappa = principal_curvatures(pts, nbs, s.dim)
-        truth_inv = {f: float(getattr(s.invariants, f)[: case.centres].median()) for f in ("sff_norm", "mean_curvature", "scalar_curvature")}
+        truth_inv = {
+            f: float(getattr(s.invariants, f)[: case.centres].median())
+            for f in ("sff_norm", "mean_curvature", "scalar_curvature")
+        }
         est_inv = inv.median()
         m = kappa.shape[1]
-        out.append([
-            case.label, s.dim, f"{twonn(s.points[:5000]):.2f}", k, m,
-            f"{truth_inv['sff_norm']:.4f}", f"{est_inv['sff_norm']:.4f}",
-            f"{truth_inv['mean_curvature']:.4f}", f"{est_inv['mean_curvature']:.4f}",
-            f"{truth_inv['scalar_curvature']:.4f}", f"{est_inv['scalar_curvature']:.4f}",
-            f"{mapc(kappa):.5f}",
-        ])  # fmt: skip
+        out.append(
+            [
+                case.label,
+                s.dim,
+                f"{twonn(s.points[:5000]):.2f}",
+                k,
+                m,
+                f"{truth_inv['sff_norm']:.4f}",
+                f"{est_inv['sff_norm']:.4f}",
+                f"{truth_inv['mean_curvature']:.4f}",
+                f"{est_inv['mean_curvature']:.4f}",
+                f"{truth_inv['scalar_curvature']:.4f}",
+                f"{est_inv['scalar_curvature']:.4f}",
+                f"{mapc(kappa):.5f}",
+            ]
+        )
     return out
 
 
 HEADERS = [
-    "manifold", "d", "TwoNN", "K", "m", "‖II‖ true", "‖II‖ est", "H true", "H est", "scalar true", "scalar est",
+    "manifold",
+    "d",
+    "TwoNN",
+    "K",
+    "m",
+    "‖II‖ true",
+    "‖II‖ est",
+    "H true",
+    "H est",
+    "scalar true",
+    "scalar est",
     "MAPC",
-]  # fmt: skip
+]
 
 
 def render(seed: int = 0) -> str:
@@ -70,5 +103,3 @@ def render(seed: int = 0) -> str:
         "1/(r·m)).\n"
     )
     return tabulate(rows(seed), headers=HEADERS, tablefmt="github") + "\n\n" + note
-
-

@@ -32,64 +32,69 @@ from pathlib import Path
 
 import pytest
 
+from crlm_bench import workers
+
 log = logging.getLogger(__name__)
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from crlm_bench.replication.budgets import budget_names
+
     group = parser.getgroup("crlm-bench", "replication of Kaufman & Azencot (ICML 2023)")
-    group.addoption("--budget", default="paper", choices=("smoke", "cpu", "paper"),
-                    help="grid of cells to replicate on (default paper)")
+    group.addoption(
+        "--budget",
+        default="paper",
+        choices=budget_names(),
+        help="grid of cells to replicate on (default paper)",
+    )
     group.addoption("--store", default=None, help="artifact store directory")
     group.addoption("--data-dir", default=None, help="data root directory")
-    group.addoption("--download", action="store_true", default=False, help="allow downloading missing data sets")
+    group.addoption(
+        "--download", action="store_true", default=False, help="allow downloading missing data sets"
+    )
     group.addoption("--device", default=None, help="torch device (default cuda when available, else cpu)")
-    group.addoption("--report", default="crlm-report", help="replication report directory (default crlm-report)")
-    group.addoption("--executor", default="local", choices=("local", "submitit"),
-                    help="local: compute cells in the test process; submitit: submit the missing cells of the "
-                    "selected tests as one job array first (the store must be on a shared file system)")
-    group.addoption("--submitit-cluster", default=None, help="submitit cluster: auto (default), slurm, local, debug")
+    group.addoption(
+        "--report", default="crlm-report", help="replication report directory (default crlm-report)"
+    )
+    group.addoption(
+        "--executor",
+        default="local",
+        choices=("local", "submitit"),
+        help="local: compute cells in the test process; submitit: submit the missing cells of the "
+        "selected tests as one job array first (the store must be on a shared file system)",
+    )
+    group.addoption(
+        "--submitit-cluster", default=None, help="submitit cluster: auto (default), slurm, local, debug"
+    )
     group.addoption("--submitit-folder", default=None, help="job logs (default <store>/.submitit)")
     group.addoption("--slurm-partition", default=None, help="Slurm partition")
     group.addoption("--slurm-gpus-per-task", type=int, default=None, help="GPUs per task")
     group.addoption("--slurm-time", type=int, default=None, help="time limit per job, minutes")
-    group.addoption("--submitit-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="any other submitit parameter (e.g. mem_gb=64, slurm_array_parallelism=8)")
-    group.addoption("--threads", type=int, default=None,
-                    help="torch threads for computing cells, in every process and job (default: torch's; under "
-                    "xdist, the CPU count shared among the workers). Numbers are bit-identical across runs with "
-                    "the same thread count; other counts change training's rounding")
-
-
-def _worker_index() -> int | None:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else None
-
-
-def pin_device(index: int, environ: dict | None = None) -> str | None:
-    """Restrict this process to one GPU of the caller's list (index mod its length)."""
-    environ = os.environ if environ is None else environ
-    visible = [d for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    if not visible:
-        import torch
-
-        visible = [str(i) for i in range(torch.cuda.device_count())]  # counts without a CUDA context
-    if not visible:
-        return None
-    chosen = visible[index % len(visible)]
-    environ["CUDA_VISIBLE_DEVICES"] = chosen
-    return chosen
+    group.addoption(
+        "--submitit-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other submitit parameter (e.g. mem_gb=64, slurm_array_parallelism=8)",
+    )
+    group.addoption(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for computing cells, in every process and job (default: torch's; under "
+        "xdist, the CPU count shared among the workers). Numbers are bit-identical across runs with "
+        "the same thread count; other counts change training's rounding",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker (--dist loadgroup)")
-    index = _worker_index()
+    index = workers.worker_index()
     if index is not None and "CRLM_NO_PIN" not in os.environ:
-        chosen = pin_device(index)
+        chosen = workers.pin_device(index)
         if chosen is not None:
             log.info("xdist worker %d pinned to CUDA device %s", index, chosen)
-    threads = config.getoption("--threads", None)
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
-    if threads is None and index is not None and workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)  # no oversubscription of the cores
+    threads = workers.worker_threads(config.getoption("--threads", None))
     if threads:
         import torch
 
@@ -101,11 +106,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Group the tests of one model on one xdist worker (``--dist loadgroup``), and run the tests
     that compare a dataset's models last: by then the workers have computed those models in
     parallel, instead of one worker computing them in turn while the others wait on its locks."""
-    per_model, per_dataset = [], []
+    per_model: list[pytest.Item] = []
+    per_dataset: list[pytest.Item] = []
     for item in items:
         target = per_model
         for kind, group in _item_groups(item):
-            item.add_marker(pytest.mark.xdist_group(_xdist_group(kind, group)))
+            item.add_marker(pytest.mark.xdist_group(workers.worker_group(kind, group)))
             if kind == "dataset_models":
                 target = per_dataset
         target.append(item)
@@ -113,7 +119,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from crlm_bench.replication.grid import GROUP_KINDS, get_budget, groups_of
+    from crlm_bench.replication.budgets import get_budget
+    from crlm_bench.replication.claims import GROUP_KINDS
+    from crlm_bench.replication.grid import groups_of
 
     wanted = [name for name in GROUP_KINDS if name in metafunc.fixturenames]
     if not wanted:
@@ -139,7 +147,9 @@ class Replication:
 
         opt = self.config.getoption
         self.store = Store(opt("--store"))
-        self.context = Context(data_root=opt("--data-dir"), download=opt("--download"), device=opt("--device"))
+        self.context = Context(
+            data_root=opt("--data-dir"), download=opt("--download"), device=opt("--device")
+        )
         self.budget = opt("--budget")
 
     def result(self, cell):
@@ -155,8 +165,9 @@ class Replication:
             self.cells[cell.key] = cell.to_dict()
         return self.results[cell.key]
 
-    def verdicts_for(self, claim: str, group) -> list:
-        """Every variant's verdicts of ``claim`` on ``group``; the main variant's are returned."""
+    def verdicts_for(self, claim, group) -> list:
+        """Every variant's verdicts of ``claim`` (a claim object or its name) on ``group``; the main
+        variant's are returned."""
         from crlm_bench.replication.claims import MAIN_VARIANT
         from crlm_bench.replication.grid import evaluate_group
 
@@ -182,51 +193,18 @@ def replication(request: pytest.FixtureRequest) -> Replication:
     return _state(request.config)
 
 
-def _xdist_group(kind: str, group) -> str:
-    """The worker group of a claim test: its dataset for tests that compare a dataset's models,
-    its dataset and model otherwise."""
-    t = group.cells[-1].training
-    return t.dataset if kind == "dataset_models" else f"{t.dataset}-{t.model}"
-
-
-def xdist_groups(budget: str) -> dict[str, str]:
-    """Worker group of every claim test parameter id of ``budget`` (the text in a node id's [])."""
-    from crlm_bench.replication.grid import GROUP_KINDS, get_budget, groups_of
-
-    groups = groups_of(get_budget(budget))
-    return {g.id: _xdist_group(kind, g) for kind in GROUP_KINDS for g in groups[kind]}
-
-
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own choice of scheduler
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """``--dist loadgroup`` that groups the claim tests by their parameters, not by node ids.
-
-    xdist 3.8 groups by an ``@group`` suffix it writes into each worker's node ids; since pytest
-    9.2 derives node ids from a structured id, that write has no effect and every test is
-    scheduled alone (pytest-xdist issue 1386). The controller knows the budget, hence the group
-    of every claim test id; tests it does not know keep xdist's own rule.
-    """
+    """``--dist loadgroup`` that groups the claim tests by their parameters, not by node ids
+    (:func:`crlm_bench.workers.claim_group_scheduler`)."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadGroupScheduling
-
-    known = xdist_groups(config.getoption("--budget"))
-
-    class ClaimGroupScheduling(LoadGroupScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            name = nodeid.rpartition("::")[2]
-            if "[" in name and name.endswith("]"):
-                group = known.get(name[name.index("[") + 1 : -1])
-                if group is not None:
-                    return group
-            return super()._split_scope(nodeid)
-
-    return ClaimGroupScheduling(config, log)
+    return workers.claim_group_scheduler(config, log)
 
 
 def _item_groups(item: pytest.Item) -> list:
     """The (kind, Group) parameters a claim test item was given by pytest_generate_tests."""
-    from crlm_bench.replication.grid import GROUP_KINDS
+    from crlm_bench.replication.claims import GROUP_KINDS
 
     params = getattr(getattr(item, "callspec", None), "params", {})
     return [(kind, params[kind]) for kind in GROUP_KINDS if kind in params]
@@ -262,9 +240,13 @@ def _submitit_parameters(config: pytest.Config) -> dict:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """``--executor submitit``: compute the selected tests' missing cells as a job array first."""
     config = session.config
-    if config.getoption("--executor") != "submitit" or hasattr(config, "workerinput") or config.option.collectonly:
+    if (
+        config.getoption("--executor") != "submitit"
+        or hasattr(config, "workerinput")
+        or config.option.collectonly
+    ):
         return
-    from crlm_bench.replication.executors import missing_cells, submit
+    from crlm_bench.experiment.executors import missing_cells, submit
 
     state = _state(config)
     missing = missing_cells(_selected_cells(session.items), state.store)
@@ -272,10 +254,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     folder = config.getoption("--submitit-folder") or str(Path(state.store.root) / ".submitit")
     cluster = config.getoption("--submitit-cluster")
-    state.failures.update(submit(
-        missing, state.store, state.context, folder=folder, cluster=None if cluster in (None, "auto") else cluster,
-        parameters=_submitit_parameters(config), threads=config.getoption("--threads"),
-    ))  # fmt: skip
+    failures = submit(
+        missing,
+        state.store,
+        state.context,
+        folder=folder,
+        cluster=None if cluster in (None, "auto") else cluster,
+        parameters=_submitit_parameters(config),
+        threads=config.getoption("--threads"),
+    )
+    state.failures.update(failures)
 
 
 def check(verdicts: list, *, selection: str | None = None) -> None:
@@ -300,35 +288,33 @@ def pytest_testnodedown(node, error) -> None:
         node.config.stash.setdefault(_COLLECTED, []).append(json.loads(payload))
 
 
-def _write_report(config: pytest.Config, verdicts: list, results: list, budget: str, store_root) -> Path:
-    from crlm_bench.replication.report import write_report
-
-    directory = Path(config.getoption("--report"))
-    settings = {"budget": budget, "store": str(store_root), "cells": sorted(r.cell_id for r in results)}
-    write_report(directory, verdicts, results, budget=budget, settings=settings)
-    return directory
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(_STATE, None)
     if hasattr(config, "workerinput"):  # an xdist worker: hand the verdicts to the controller
         if state is not None and state.verdicts:
-            config.workeroutput[_WORKER_KEY] = json.dumps({
-                "budget": state.budget, "store": str(state.store.root),
+            payload = {
+                "budget": state.budget,
+                "store": str(state.store.root),
                 "verdicts": [v.to_dict() for v in state.verdicts],
-                "cells": [c for c in state.cells.values()],
-            })  # fmt: skip
+                "cells": list(state.cells.values()),
+            }
+            config.workeroutput[_WORKER_KEY] = json.dumps(payload)
         return
     collected = config.stash.get(_COLLECTED, [])
     if collected:  # the xdist controller: one report from every worker
         verdicts, results = _merge(config, collected)
         budget, root = collected[0]["budget"], collected[0]["store"]
     elif state is not None and state.verdicts:
-        verdicts, results, budget, root = state.verdicts, list(state.results.values()), state.budget, state.store.root
+        verdicts, results = state.verdicts, list(state.results.values())
+        budget, root = state.budget, state.store.root
     else:
         return
-    directory = _write_report(config, verdicts, results, budget, root)
+    from crlm_bench.replication.session import write_budget_report
+
+    directory = write_budget_report(
+        config.getoption("--report"), verdicts, results, budget=budget, store_root=root
+    )
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"crlm-bench: replication report written to {directory}/report.md")
@@ -337,19 +323,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def _merge(config: pytest.Config, collected: list[dict]) -> tuple[list, list]:
     """Verdicts of all workers, and their cells' results read back from the shared store."""
     from crlm_bench.experiment.cell import Cell
-    from crlm_bench.experiment.store import Store, load_frame
-    from crlm_bench.replication.claims import CellResult, Verdict
+    from crlm_bench.experiment.store import Store
+    from crlm_bench.replication.claims import Verdict
+    from crlm_bench.replication.session import StoredResults
 
-    store = Store(collected[0]["store"])
     verdicts = [Verdict.from_dict(v) for part in collected for v in part["verdicts"]]
-    results, seen = [], set()
-    for part in collected:
-        for data in part["cells"]:
-            cell = Cell.from_dict(data)
-            if cell.key in seen:
-                continue
-            seen.add(cell.key)
-            entry = store.get("profile", cell.key)
-            if entry is not None:
-                results.append(CellResult.from_profile(cell, load_frame(entry.file("profile.parquet"))))
-    return verdicts, results
+    cells = [Cell.from_dict(data) for part in collected for data in part["cells"]]
+    return verdicts, StoredResults(Store(collected[0]["store"])).of(cells)

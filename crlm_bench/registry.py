@@ -38,7 +38,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
-            key = name or getattr(obj, "__name__")
+            key = name or obj.__name__
             if key in self._items:
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
             self._items[key] = obj
@@ -59,6 +59,10 @@ class Registry(Generic[T]):
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell-style ``pattern`` (``'resnet*'``), sorted."""
         return sorted(n for n in self._items if fnmatch.fnmatch(n, pattern))
+
+    def values(self) -> list[T]:
+        """The registered objects in the order they were registered."""
+        return list(self._items.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,14 @@ COMMANDS = ["demo", "train", "profile", "show", "report", "grid", "compare", "st
 
 
 def crlm(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "crlm_bench", *args], capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "OMP_NUM_THREADS": "2"}, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "crlm_bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -33,13 +38,16 @@ def test_no_command_is_a_usage_error(capsys):
     assert "COMMAND" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["profile", "not-a-cell"], "cannot parse cell id"),
-    (["profile", "synthetic-vgg7-baseline-s0-e1"], "Did you mean"),
-    (["train", "synthetic-vgg6_narrow-baseline-s0-e1", "--override", "lr"], "expected NAME=VALUE"),
-    (["profile", "synthetic-vgg6_narrow-untrained-s0-e0", "--toggles", "11"], "toggles"),
-    (["store", "explode"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["profile", "not-a-cell"], "cannot parse cell id"),
+        (["profile", "synthetic-vgg7-baseline-s0-e1"], "Did you mean"),
+        (["train", "synthetic-vgg6_narrow-baseline-s0-e1", "--override", "lr"], "expected NAME=VALUE"),
+        (["profile", "synthetic-vgg6_narrow-untrained-s0-e0", "--toggles", "11"], "toggles"),
+        (["store", "explode"], "invalid choice"),
+    ],
+)
 def test_bad_arguments_exit_2_with_a_message(argv, words, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([*argv, "--store", str(tmp_path)] if argv[0] != "store" else argv)
@@ -53,8 +61,14 @@ def test_show_of_a_missing_profile_fails_with_the_command_to_run(tmp_path, caplo
 
 
 def test_missing_data_fails_with_exit_1_and_says_how_to_fetch(tmp_path, monkeypatch):
-    result = crlm("train", "cifar10-vgg6_narrow-baseline-s0-e1", "--store", str(tmp_path / "s"),
-                  "--data-dir", str(tmp_path / "empty"))
+    result = crlm(
+        "train",
+        "cifar10-vgg6_narrow-baseline-s0-e1",
+        "--store",
+        str(tmp_path / "s"),
+        "--data-dir",
+        str(tmp_path / "empty"),
+    )
     assert result.returncode == 1
     assert "cifar10" in result.stderr and "--download" in result.stderr
 
@@ -67,11 +81,27 @@ def _have_fashion_mnist() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _have_fashion_mnist(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not _have_fashion_mnist(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"
+)
 def test_profiles_of_an_untrained_and_a_trained_model_on_fashion_mnist(tmp_path):
     store = str(tmp_path / "store")
-    common = ["--store", store, "--points", "20", "--toggles", "4", "--id-runs", "2", "--id-samples", "300",
-              "--override", "train_subset=6000", "--override", "batch_size=64"]
+    common = [
+        "--store",
+        store,
+        "--points",
+        "20",
+        "--toggles",
+        "4",
+        "--id-runs",
+        "2",
+        "--id-samples",
+        "300",
+        "--override",
+        "train_subset=6000",
+        "--override",
+        "batch_size=64",
+    ]
     cells = ["fashion-mnist-vgg6_narrow-untrained-s0-e0", "fashion-mnist-vgg6_narrow-baseline-s0-e1"]
     result = crlm("profile", *cells, *common)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,7 @@ import pytest
 
 from crlm_bench import cli
 from crlm_bench.experiment.store import MANIFEST, Store
-from crlm_bench.replication.grid import get_budget
+from crlm_bench.replication.budgets import get_budget
 
 BUDGET = "smoke"  # 12 cells, 8 training runs (the checkpoint series shares one)
 
@@ -25,8 +25,13 @@ def store(tmp_path, cells):
     complete entries (manifest and checksums right)."""
     store = Store(tmp_path / "store")
     profiled = cells[0]
-    store.put("profile", profiled.key, {"profile.parquet": b"not really parquet"}, profiled.to_dict(),
-              summary=profiled.id)  # fmt: skip
+    store.put(
+        "profile",
+        profiled.key,
+        {"profile.parquet": b"not really parquet"},
+        profiled.to_dict(),
+        summary=profiled.id,
+    )
     series = get_budget(BUDGET).checkpoint_runs[0][0].training
     store.put("training", series.key, {"epoch_0005.pt": b"weights"}, series.to_dict(), summary="series")
     return store
@@ -52,7 +57,10 @@ def test_json_lists_every_cell_of_the_budget_with_its_settings(capsys, store, ce
         assert (row["epochs"], row["at"]) == (cell.training.epochs, cell.at)
         assert (row["points"], row["neighbours"]) == (cell.measurement.points, cell.measurement.neighbours)
         assert (row["dataset"], row["model"], row["recipe"]) == (
-            cell.training.dataset, cell.training.model, cell.training.recipe)
+            cell.training.dataset,
+            cell.training.model,
+            cell.training.recipe,
+        )
     series = [c["id"] for c in doc["cells"] if c["checkpoint_series"]]
     assert series == [c.id for c in get_budget(BUDGET).checkpoint_runs[0]]
     assert doc["checkpoint_runs"] == [series]
@@ -71,9 +79,13 @@ def test_json_reports_the_stored_profile_and_training_run_and_counts_the_rest(ca
     # the profiled cell's run is not needed; the series' run is stored: the others are to compute
     to_train = runs - {series_key, cells[0].training.key}
     assert doc["counts"] == {
-        "cells": len(cells), "stored": 1, "to_compute": len(cells) - 1, "training_runs": len(runs),
-        "training_runs_stored": 1, "training_runs_to_compute": len(to_train),
-    }  # fmt: skip
+        "cells": len(cells),
+        "stored": 1,
+        "to_compute": len(cells) - 1,
+        "training_runs": len(runs),
+        "training_runs_stored": 1,
+        "training_runs_to_compute": len(to_train),
+    }
     assert (len(cells), len(runs), len(to_train)) == (12, 8, 6)
 
 
@@ -92,8 +104,14 @@ def test_list_shows_a_row_per_cell_and_the_summary_line(capsys, store, cells):
     assert all(r[3] == "missing" for cid, r in rows.items() if cid != cells[0].id)
     checkpoint = next(c for c in cells if c.at != c.training.epochs)
     assert rows[checkpoint.id][5] == f"{checkpoint.at}/{checkpoint.training.epochs}"
-    assert rows[checkpoint.id][6:] == [str(checkpoint.measurement.points), str(checkpoint.measurement.neighbours)]
-    assert "12 cells: 1 stored, 11 to compute; 6 distinct training runs to compute (8 in the budget, 1 stored)" in out
+    assert rows[checkpoint.id][6:] == [
+        str(checkpoint.measurement.points),
+        str(checkpoint.measurement.neighbours),
+    ]
+    assert (
+        "12 cells: 1 stored, 11 to compute; 6 distinct training runs to compute (8 in the budget, 1 stored)"
+        in out
+    )
 
 
 def test_an_empty_or_absent_store_has_everything_to_compute(capsys, tmp_path, cells):
@@ -123,11 +141,14 @@ def test_the_listing_checks_sizes_but_hashes_nothing_and_moves_nothing(capsys, s
     assert doc["cells"][0]["profile"] == "corrupt" and doc["counts"]["stored"] == 0
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["grid", "--budget", "huge", "--list"], "invalid choice: 'huge'"),
-    (["grid", "--budget", "smoke"], "one of the arguments --list --json is required"),
-    (["grid", "--budget", "smoke", "--list", "--json"], "not allowed with argument"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["grid", "--budget", "huge", "--list"], "invalid choice: 'huge'"),
+        (["grid", "--budget", "smoke"], "one of the arguments --list --json is required"),
+        (["grid", "--budget", "smoke", "--list", "--json"], "not allowed with argument"),
+    ],
+)
 def test_bad_arguments_exit_2(argv, words, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(argv)

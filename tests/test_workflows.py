@@ -70,10 +70,12 @@ def test_nightly_steps_replicate_upload_summarise_compare_and_keep():
     assert "$GITHUB_STEP_SUMMARY" in summary["run"] and "always()" in summary["if"]
 
     comparing = step(data, "replicate", "crlm-bench compare")
-    assert "report/results.json" in comparing["run"] and "--summary \"$GITHUB_STEP_SUMMARY\"" in comparing["run"]
+    assert (
+        "report/results.json" in comparing["run"] and '--summary "$GITHUB_STEP_SUMMARY"' in comparing["run"]
+    )
     assert "continue-on-error" not in comparing  # a regression fails the job
 
-    keep = step(data, "replicate", 'cp report/results.json')
+    keep = step(data, "replicate", "cp report/results.json")
     assert "steps.claims.outputs.exit" in keep["if"]
     order = [steps(data, "replicate").index(s) for s in (claims, upload, summary, comparing, keep)]
     assert order == sorted(order)
@@ -92,14 +94,40 @@ def test_cpu_workflow_runs_the_readme_test_command():
     assert runs[-1].strip() == "bash scripts/test.sh"
 
 
-@pytest.mark.parametrize("path,words", [
-    (NIGHTLY, ["schedule:", "cron:", "workflow_dispatch:", "runs-on: [self-hosted, gpu]", "CRLM_STORE:", "CRLM_DATA:",
-               "actions/upload-artifact@v4", "crlm-bench compare", "$GITHUB_STEP_SUMMARY", "continue-on-error: true"]),
-    (CPU, ["push:", "pull_request:", "runs-on: ubuntu-latest", 'python-version: "3.11"',
-           "dataset-fashion-mnist", "run: bash scripts/test.sh"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path,words",
+    [
+        (
+            NIGHTLY,
+            [
+                "schedule:",
+                "cron:",
+                "workflow_dispatch:",
+                "runs-on: [self-hosted, gpu]",
+                "CRLM_STORE:",
+                "CRLM_DATA:",
+                "actions/upload-artifact@v4",
+                "crlm-bench compare",
+                "$GITHUB_STEP_SUMMARY",
+                "continue-on-error: true",
+            ],
+        ),
+        (
+            CPU,
+            [
+                "push:",
+                "pull_request:",
+                "runs-on: ubuntu-latest",
+                'python-version: "3.11"',
+                "dataset-fashion-mnist",
+                "run: bash scripts/test.sh",
+            ],
+        ),
+    ],
+)
 def test_workflow_text_has_the_required_keys(path, words):
-    """Without PyYAML: the text at least names what the structural tests check; no tabs (YAML forbids them)."""
+    """Without PyYAML: the text at least names what the structural tests check; no tabs (YAML
+    forbids them)."""
     text = path.read_text(encoding="utf-8")
     assert "\t" not in text
     for w in words:

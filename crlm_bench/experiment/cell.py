@@ -41,42 +41,42 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Union
+from typing import Any
+
+from crlm_bench.files import canonical_json
 
 __all__ = [
     "FORMAT_VERSION",
-    "RECIPES",
+    "RECIPE_NAMES",
     "UNTRAINED",
-    "SPLITS",
+    "POINT_SPLITS",
     "PRECISIONS",
     "INPUT_PROBES",
     "MAX_TOGGLES",
     "Training",
     "Measurement",
     "Cell",
-    "canonical_json",
     "content_key",
-    "validate",
 ]
 
 #: Version of the key scheme and of the meaning of the settings; part of every key.
 FORMAT_VERSION = 1
 
-#: Training recipes. ``"untrained"`` means zero epochs (the network at its initialisation).
-RECIPES = ("baseline", "no_regularization", "mixup", "manifold_mixup", "untrained")
+#: The recipe names a cell may give: the vision layer's training recipes, and ``"untrained"``,
+#: which means zero epochs (the network at its initialisation).
+RECIPE_NAMES = ("baseline", "no_regularization", "mixup", "manifold_mixup", "untrained")
 UNTRAINED = "untrained"
 
 #: Which images are profiled. ``"test"``: the test set, unshuffled and unaugmented (default).
 #: ``"train-augmented"``: the shuffled, augmented training loader, as the authors' released code
 #: does (a defect of that code, kept only to reproduce its numbers).
-SPLITS = ("test", "train-augmented")
+POINT_SPLITS = ("test", "train-augmented")
 
 PRECISIONS = ("float32", "float64")
 
@@ -88,7 +88,7 @@ INPUT_PROBES = ("knn", "perturbation", "both")
 #: The paper toggles subsets of the 10 smallest nonzero singular values of each channel.
 MAX_TOGGLES = 10
 
-OverrideValue = Union[str, int, float, bool, None]
+OverrideValue = str | int | float | bool | None
 
 _DATASET_RE = re.compile(r"[a-z0-9][a-z0-9_.]*(?:-[a-z0-9_.]+)*")
 _TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9_.]*")  # model and recipe: no hyphen
@@ -101,11 +101,6 @@ _ID_RE = re.compile(
 
 # ---------------------------------------------------------------------------------------------
 # keys
-
-
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys, no whitespace, ASCII only, and no NaN or infinity."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def content_key(kind: str, settings: Mapping[str, Any]) -> str:
@@ -124,14 +119,14 @@ def _int(owner: str, name: str, value: Any, minimum: int | None = None, maximum:
     try:
         value = operator.index(value)
     except TypeError:
-        raise TypeError(
-            f"{owner}.{name} must be an integer, got {type(value).__name__} {value!r}"
-        ) from None
+        raise TypeError(f"{owner}.{name} must be an integer, got {type(value).__name__} {value!r}") from None
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
         bounds = (
             f"between {minimum} and {maximum}"
             if minimum is not None and maximum is not None
-            else f">= {minimum}" if minimum is not None else f"<= {maximum}"
+            else f">= {minimum}"
+            if minimum is not None
+            else f"<= {maximum}"
         )
         raise ValueError(f"{owner}.{name} must be {bounds}, got {value}")
     return int(value)
@@ -139,9 +134,7 @@ def _int(owner: str, name: str, value: Any, minimum: int | None = None, maximum:
 
 def _choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(
-            f"{owner}.{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
-        )
+        raise ValueError(f"{owner}.{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
@@ -221,7 +214,7 @@ class Training:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
         _name("Training", "dataset", self.dataset, _DATASET_RE, _DATASET_RULE)
         _name("Training", "model", self.model, _TOKEN_RE, _TOKEN_RULE)
-        _choice("Training", "recipe", self.recipe, RECIPES)
+        _choice("Training", "recipe", self.recipe, RECIPE_NAMES)
         set_("seed", _int("Training", "seed", self.seed, minimum=0))
 
         if self.epochs is None:
@@ -304,13 +297,14 @@ class Measurement:
       point gets ``2**toggles - 1`` perturbed neighbours (1023 by default).
     - ``id_runs`` × ``id_samples``: intrinsic dimension by TwoNN, averaged over ``id_runs`` random
       subsets of ``id_samples`` points.
-    - ``split``: one of :data:`SPLITS`; ``"train-augmented"`` reproduces the authors' defect.
+    - ``split``: one of :data:`POINT_SPLITS`; ``"train-augmented"`` reproduces the authors' defect.
     - ``precision``: dtype of the curvature fits, ``"float64"`` (default) or ``"float32"``. The
       Gram route squares the singular values, so in float32 it zeroes directions below about
       1.4e-3 σ_max that the paper's float32 SVD still resolved; float64 keeps them (6e-8 σ_max).
     - ``input_probe``: one of :data:`INPUT_PROBES`.
     - ``deviations``: named deviations from the paper's procedure (sorted, unique); the names are
-      defined by the probing layer and checked by :func:`validate`.
+      defined by the probing layer and checked by
+      :func:`crlm_bench.experiment.pipeline.validate`.
     """
 
     points: int = 5000
@@ -328,7 +322,7 @@ class Measurement:
         set_("toggles", _int("Measurement", "toggles", self.toggles, minimum=1, maximum=MAX_TOGGLES))
         set_("id_runs", _int("Measurement", "id_runs", self.id_runs, minimum=1))
         set_("id_samples", _int("Measurement", "id_samples", self.id_samples, minimum=3))
-        _choice("Measurement", "split", self.split, SPLITS)
+        _choice("Measurement", "split", self.split, POINT_SPLITS)
         _choice("Measurement", "precision", self.precision, PRECISIONS)
         _choice("Measurement", "input_probe", self.input_probe, INPUT_PROBES)
         if isinstance(self.deviations, (str, bytes)) or not isinstance(self.deviations, Iterable):
@@ -380,9 +374,7 @@ class Cell:
         if not isinstance(self.training, Training):
             raise TypeError(f"Cell.training must be a Training, got {type(self.training).__name__}")
         if not isinstance(self.measurement, Measurement):
-            raise TypeError(
-                f"Cell.measurement must be a Measurement, got {type(self.measurement).__name__}"
-            )
+            raise TypeError(f"Cell.measurement must be a Measurement, got {type(self.measurement).__name__}")
         at = self.training.epochs if self.at is None else _int("Cell", "at", self.at, minimum=0)
         if at not in self.training.save_at:
             raise ValueError(
@@ -478,53 +470,28 @@ class Cell:
         dataset, _, model = match["prefix"].rpartition("-")
         if not dataset or not model:
             raise ValueError(
-                f"cannot parse cell id {id_string!r}: no dataset before the model {model!r}; "
-                f"{expected}"
+                f"cannot parse cell id {id_string!r}: no dataset before the model {model!r}; {expected}"
             )
-        if match["recipe"] not in RECIPES:
+        if match["recipe"] not in RECIPE_NAMES:
             raise ValueError(
                 f"cannot parse cell id {id_string!r}: unknown recipe {match['recipe']!r}; "
-                f"known recipes are {', '.join(RECIPES)}"
+                f"known recipes are {', '.join(RECIPE_NAMES)}"
             )
         at = int(match["at"])
         epochs = int(match["epochs"]) if match["epochs"] is not None else at
         if at > epochs:
             raise ValueError(
-                f"cannot parse cell id {id_string!r}: checkpoint epoch {at} is after the last "
-                f"epoch {epochs}"
+                f"cannot parse cell id {id_string!r}: checkpoint epoch {at} is after the last epoch {epochs}"
             )
         try:
             return cls.build(
-                dataset, model, match["recipe"], seed=int(match["seed"]), epochs=epochs, at=at,
+                dataset,
+                model,
+                match["recipe"],
+                seed=int(match["seed"]),
+                epochs=epochs,
+                at=at,
                 **defaults,
             )
         except ValueError as error:
             raise ValueError(f"cannot parse cell id {id_string!r}: {error}") from error
-
-
-# ---------------------------------------------------------------------------------------------
-# validation against the registries
-
-
-def validate(cell: Cell) -> Cell:
-    """Check ``cell``'s names against the registries and return it; raise on an unknown name.
-
-    Dataset, model and recipe must be registered (:class:`~crlm_bench.registry.UnknownNameError`
-    lists the known names and the closest match), the model must fit the data set's channels and
-    classes, the overrides must be recipe fields or train options, and the deviations must be known
-    to the probing layer. Called at the edges (CLI, grid) before spending compute; the dataclasses
-    themselves only check structure so that stored settings always load.
-    """
-    if not isinstance(cell, Cell):
-        raise TypeError(f"validate expects a Cell, got {type(cell).__name__}")
-    from crlm_bench.experiment import pipeline, probing
-    from crlm_bench.vision import datasets, models, training
-
-    spec = cell.training
-    datasets.DATASETS.get(spec.dataset)
-    models.MODELS.get(spec.model)
-    if spec.recipe != UNTRAINED:
-        training.get_recipe(spec.recipe)
-        pipeline.recipe_and_options(spec)
-    probing.check_deviations(cell.measurement)
-    return cell

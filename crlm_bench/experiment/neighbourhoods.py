@@ -35,8 +35,11 @@ def image_ranks(images: torch.Tensor, rtol: float = RANK_RTOL) -> torch.Tensor:
     return nonzero.sum(-1).amin(-1)
 
 
-def perturbation_neighbourhoods(images: torch.Tensor, toggles: int = 10, *, rtol: float = RANK_RTOL) -> torch.Tensor:
-    """Neighbours of every image: ``(B, C, H, W)`` 0–255 pixels → ``(B, 2^toggles − 1, C, H, W)`` float64.
+def perturbation_neighbourhoods(
+    images: torch.Tensor, toggles: int = 10, *, rtol: float = RANK_RTOL
+) -> torch.Tensor:
+    """Neighbours of every image: ``(B, C, H, W)`` 0–255 pixels → ``(B, 2^toggles − 1, C, H, W)``
+    float64.
 
     Raises ValueError naming the images with fewer than ``toggles`` nonzero singular values in
     some channel (use :func:`image_ranks` to pick eligible images first).
@@ -50,9 +53,9 @@ def perturbation_neighbourhoods(images: torch.Tensor, toggles: int = 10, *, rtol
     short = (ranks < toggles).nonzero().flatten().tolist()
     if short:
         raise ValueError(
-            f"{len(short)} image(s) (batch positions {short[:10]}{'…' if len(short) > 10 else ''}) have fewer "
-            f"than {toggles} nonzero singular values in some channel; choose images with image_ranks(...) >= "
-            f"{toggles} or use fewer toggles"
+            f"{len(short)} image(s) (batch positions {short[:10]}{'…' if len(short) > 10 else ''}) "
+            f"have fewer than {toggles} nonzero singular values in some channel; choose images with "
+            f"image_ranks(...) >= {toggles} or use fewer toggles"
         )
     # positions of the `toggles` smallest nonzero values: rank − toggles … rank − 1, per image
     pos = ranks[:, None] - toggles + torch.arange(toggles, device=x.device)  # (B, t), ascending position

@@ -1,6 +1,6 @@
 """The paper's measurement of one network: intrinsic dimension and curvature at every probe.
 
-Faithful by default (DESIGN.md), each deviation a named setting of the
+Faithful by default (``docs/design.md``, section 5), each deviation a named setting of the
 :class:`~crlm_bench.experiment.cell.Measurement`:
 
 - **Points**: ``points`` images of the measured split, a seeded choice among those with at least
@@ -33,7 +33,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,8 @@ from tqdm.auto import tqdm
 
 from crlm_bench.experiment.cell import Measurement
 from crlm_bench.experiment.neighbourhoods import image_ranks, perturbation_neighbourhoods
-from crlm_bench.experiment.store import atomic_write, load_tensors, save_tensors
+from crlm_bench.experiment.store import load_tensors, save_tensors
+from crlm_bench.files import atomic_write
 from crlm_bench.geometry import (
     Invariants,
     UnderdeterminedFitWarning,
@@ -69,10 +70,25 @@ MEMORY_BYTES = 2 * 2**30
 SEED = 0
 INVARIANT_FIELDS = ("sff_norm", "mean_curvature", "scalar_curvature")
 PROFILE_COLUMNS = [
-    "probe", "neighbourhood", "depth", "total_depth", "relative_depth", "ambient_dim", "id_mean", "id_std",
-    "pca_dim", "d", "d_clipped", "K", "m", "underdetermined", "points", "mapc", "nmapc",
+    "probe",
+    "neighbourhood",
+    "depth",
+    "total_depth",
+    "relative_depth",
+    "ambient_dim",
+    "id_mean",
+    "id_std",
+    "pca_dim",
+    "d",
+    "d_clipped",
+    "K",
+    "m",
+    "underdetermined",
+    "points",
+    "mapc",
+    "nmapc",
     *[f"{f}_{s}" for f in INVARIANT_FIELDS for s in ("median", "mean")],
-]  # fmt: skip
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,11 +104,17 @@ def recording(model: nn.Module, probes: list[Probe], store: dict[str, torch.Tens
     handles = []
     for probe in probes:
         if probe.module is None:
-            handles.append(model.register_forward_pre_hook(
-                lambda _m, args, name=probe.name: store.__setitem__(name, args[0].flatten(1).detach())))
+            handles.append(
+                model.register_forward_pre_hook(
+                    lambda _m, args, name=probe.name: store.__setitem__(name, args[0].flatten(1).detach())
+                )
+            )
         else:
-            handles.append(probe.module.register_forward_hook(
-                lambda _m, _a, out, name=probe.name: store.__setitem__(name, out.flatten(1).detach())))
+            handles.append(
+                probe.module.register_forward_hook(
+                    lambda _m, _a, out, name=probe.name: store.__setitem__(name, out.flatten(1).detach())
+                )
+            )
     try:
         yield
     finally:
@@ -101,13 +123,15 @@ def recording(model: nn.Module, probes: list[Probe], store: dict[str, torch.Tens
 
 
 @torch.no_grad()
-def activations(model: nn.Module, probes: list[Probe], batch: torch.Tensor, *, batch_size: int = 1024) -> dict[str, torch.Tensor]:
+def activations(
+    model: nn.Module, probes: list[Probe], batch: torch.Tensor, *, batch_size: int = 1024
+) -> dict[str, torch.Tensor]:
     """Every probe's output for a normalised ``batch`` ``(B, C, H, W)``: name → ``(B, D)``."""
     parts: dict[str, list[torch.Tensor]] = {p.name: [] for p in probes}
     for start in range(0, batch.shape[0], batch_size):
         out: dict[str, torch.Tensor] = {}
         with recording(model, probes, out):
-            model(batch[start:start + batch_size])
+            model(batch[start : start + batch_size])
         for name in parts:
             parts[name].append(out[name])
     return {name: torch.cat(v) for name, v in parts.items()}
@@ -152,7 +176,7 @@ def choose_points(images: torch.Tensor, measurement: Measurement) -> torch.Tenso
     chosen: list[torch.Tensor] = []
     have = 0
     for start in range(0, order.shape[0], 4096):
-        block = order[start:start + 4096]
+        block = order[start : start + 4096]
         ok = block[image_ranks(images[block]) >= measurement.toggles]
         chosen.append(ok)
         have += ok.shape[0]
@@ -172,7 +196,11 @@ def choose_points(images: torch.Tensor, measurement: Measurement) -> torch.Tenso
 
 
 def intrinsic_dimensions(
-    model: nn.Module, probes: list[Probe], images: torch.Tensor, dataset: str, plan: Plan,
+    model: nn.Module,
+    probes: list[Probe],
+    images: torch.Tensor,
+    dataset: str,
+    plan: Plan,
 ) -> dict[str, dict]:
     """TwoNN over ``id_runs`` seeded subsets and PCA-90 % on the first, per probe."""
     m = plan.measurement
@@ -192,8 +220,8 @@ def intrinsic_dimensions(
     out = {}
     for name, values in runs.items():
         t = torch.tensor(values, dtype=torch.float64)
-        out[name] = {"runs": values, "mean": float(t.mean()), "std": float(t.std()) if len(values) > 1 else 0.0,
-                     "pca": pca[name]}
+        std = float(t.std()) if len(values) > 1 else 0.0
+        out[name] = {"runs": values, "mean": float(t.mean()), "std": std, "pca": pca[name]}
     return out
 
 
@@ -216,8 +244,9 @@ def fit_bytes(k: int, big_d: int, d: int, itemsize: int) -> int:
     return (2 * k * n_coefficients(d) + 2 * m * d * d + k * big_d) * itemsize
 
 
-def _fit(points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str,
-         memory_bytes: int = MEMORY_BYTES) -> dict[str, torch.Tensor]:
+def _fit(
+    points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str, memory_bytes: int = MEMORY_BYTES
+) -> dict[str, torch.Tensor]:
     """Per-point MAPC and invariants, fitted in batches of points that fit ``memory_bytes``
     (a large d — hundreds, as in untrained networks — makes each point's fit large)."""
     k, big_d = neighbours.shape[1], neighbours.shape[2]
@@ -230,12 +259,15 @@ def _fit(points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str,
             kappa, hessians = principal_curvatures(
                 points[sl], neighbours[sl], d, method=method, allow_underdetermined=True, return_hessians=True
             )
-        inv = Invariants.from_hessians(hessians)  # one fit gives both; the same numbers as curvature_invariants
+        # one fit gives both; the same numbers as curvature_invariants
+        inv = Invariants.from_hessians(hessians)
         del hessians
-        parts.append({
-            "point_mapc": kappa.abs().mean(dim=(1, 2)).to(torch.float64).cpu(),
-            **{f: getattr(inv, f).to(torch.float64).cpu() for f in INVARIANT_FIELDS},
-        })  # fmt: skip
+        parts.append(
+            {
+                "point_mapc": kappa.abs().mean(dim=(1, 2)).to(torch.float64).cpu(),
+                **{f: getattr(inv, f).to(torch.float64).cpu() for f in INVARIANT_FIELDS},
+            }
+        )
     return {f: torch.cat([p[f] for p in parts]) for f in parts[0]}
 
 
@@ -261,10 +293,12 @@ def curvature_chunks(
     """Per-point statistics at every probe for the plan's points: name → field → ``(n,)``."""
     m = plan.measurement
     idx = plan.point_indices
-    step = chunk_size(m.neighbours, list(widths.values()), torch.finfo(plan.dtype).bits // 8, plan.memory_bytes)
-    chunks = [(i, idx[s:s + step]) for i, s in enumerate(range(0, idx.shape[0], step))]
+    itemsize = torch.finfo(plan.dtype).bits // 8
+    step = chunk_size(m.neighbours, list(widths.values()), itemsize, plan.memory_bytes)
+    chunks = [(i, idx[s : s + step]) for i, s in enumerate(range(0, idx.shape[0], step))]
     results: list[dict[str, dict[str, torch.Tensor]]] = []
-    bar = tqdm(chunks, desc="curvature", unit="chunk", disable=(not progress) if progress is not None else None)
+    disable = (not progress) if progress is not None else None
+    bar = tqdm(chunks, desc="curvature", unit="chunk", disable=disable)
     for i, chunk in bar:
         saved = workdir / f"curvature_{i:05d}.pt" if workdir is not None else None
         if saved is not None and saved.exists():
@@ -304,15 +338,34 @@ def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch
 # the profile
 
 
-def _row(probe: Probe, neighbourhood: str, big_d: int, ids: dict, d: int, clipped: bool, k: int,
-         stats: dict[str, torch.Tensor]) -> dict:
+def _row(
+    probe: Probe,
+    neighbourhood: str,
+    big_d: int,
+    ids: dict,
+    d: int,
+    clipped: bool,
+    k: int,
+    stats: dict[str, torch.Tensor],
+) -> dict:
     row = {
-        "probe": probe.name, "neighbourhood": neighbourhood, "depth": probe.depth,
-        "total_depth": probe.total_depth, "relative_depth": probe.relative_depth, "ambient_dim": big_d,
-        "id_mean": ids["mean"], "id_std": ids["std"], "pca_dim": ids["pca"], "d": d, "d_clipped": clipped,
-        "K": k, "m": min(k, big_d) - d, "underdetermined": k < n_coefficients(d),
-        "points": int(stats["point_mapc"].shape[0]), "mapc": float(stats["point_mapc"].mean()),
-    }  # fmt: skip
+        "probe": probe.name,
+        "neighbourhood": neighbourhood,
+        "depth": probe.depth,
+        "total_depth": probe.total_depth,
+        "relative_depth": probe.relative_depth,
+        "ambient_dim": big_d,
+        "id_mean": ids["mean"],
+        "id_std": ids["std"],
+        "pca_dim": ids["pca"],
+        "d": d,
+        "d_clipped": clipped,
+        "K": k,
+        "m": min(k, big_d) - d,
+        "underdetermined": k < n_coefficients(d),
+        "points": int(stats["point_mapc"].shape[0]),
+        "mapc": float(stats["point_mapc"].mean()),
+    }
     for f in INVARIANT_FIELDS:
         row[f"{f}_median"] = float(stats[f].median())
         row[f"{f}_mean"] = float(stats[f].mean())
@@ -371,7 +424,9 @@ def measure(
     for p in probes:
         dims[p.name], clipped[p.name] = dimension_for_fit(ids[p.name]["mean"], k, widths[p.name])
 
-    stats = curvature_chunks(model, probes, images, dataset, dims, widths, plan, workdir=workdir, progress=progress)
+    stats = curvature_chunks(
+        model, probes, images, dataset, dims, widths, plan, workdir=workdir, progress=progress
+    )
     rows = []
     for p in probes:
         if p.module is None:
@@ -379,13 +434,35 @@ def measure(
                 d_in = max(1, int(round(ids[p.name]["mean"])))
                 knn_stats, k_in = input_knn(images, plan, d_in)
                 d_fit = min(d_in, min(k_in, widths[p.name]) - 1)
-                rows.append(_row(p, "knn", widths[p.name], ids[p.name], d_fit, d_fit != d_in, k_in, knn_stats))
+                rows.append(
+                    _row(p, "knn", widths[p.name], ids[p.name], d_fit, d_fit != d_in, k_in, knn_stats)
+                )
             if measurement.input_probe in ("perturbation", "both"):
-                rows.append(_row(p, "perturbation", widths[p.name], ids[p.name], dims[p.name], clipped[p.name], k,
-                                 stats[p.name]))
+                rows.append(
+                    _row(
+                        p,
+                        "perturbation",
+                        widths[p.name],
+                        ids[p.name],
+                        dims[p.name],
+                        clipped[p.name],
+                        k,
+                        stats[p.name],
+                    )
+                )
         else:
-            rows.append(_row(p, "perturbation", widths[p.name], ids[p.name], dims[p.name], clipped[p.name], k,
-                             stats[p.name]))
+            rows.append(
+                _row(
+                    p,
+                    "perturbation",
+                    widths[p.name],
+                    ids[p.name],
+                    dims[p.name],
+                    clipped[p.name],
+                    k,
+                    stats[p.name],
+                )
+            )
     frame = pd.DataFrame(rows)
     frame["nmapc"] = add_nmapc(frame)
     return frame[PROFILE_COLUMNS]

@@ -11,7 +11,9 @@ def as_float_tensor(x, name: str) -> torch.Tensor:
         try:
             x = torch.as_tensor(x)
         except Exception as exc:  # noqa: BLE001 - re-raised with context
-            raise TypeError(f"{name} must be a tensor or array-like of numbers, got {type(x).__name__}") from exc
+            raise TypeError(
+                f"{name} must be a tensor or array-like of numbers, got {type(x).__name__}"
+            ) from exc
     if x.is_complex():
         raise TypeError(f"{name} must be real, got dtype {x.dtype}")
     if not x.is_floating_point():
@@ -23,7 +25,9 @@ def check_points(points, name: str = "points", min_points: int = 3) -> torch.Ten
     """Check a ``(n, D)`` point cloud: 2-D, at least ``min_points`` rows, finite."""
     points = as_float_tensor(points, name)
     if points.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, D), got {tuple(points.shape)}; flatten each sample first")
+        raise ValueError(
+            f"{name} must have shape (n, D), got {tuple(points.shape)}; flatten each sample first"
+        )
     if points.shape[0] < min_points:
         raise ValueError(f"{name} has {points.shape[0]} rows; at least {min_points} are needed")
     if points.shape[1] < 1:

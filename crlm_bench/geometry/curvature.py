@@ -21,7 +21,6 @@ on it at all.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import torch
@@ -52,14 +51,14 @@ def _check_inputs(points, neighbours, dim, allow_underdetermined) -> tuple[torch
     n, big_d = points.shape
     if neighbours.ndim != 3 or neighbours.shape[0] != n or neighbours.shape[2] != big_d:
         raise ValueError(
-            f"neighbours must have shape (n, K, D) = ({n}, K, {big_d}) to match points {tuple(points.shape)}, "
-            f"got {tuple(neighbours.shape)}"
+            f"neighbours must have shape (n, K, D) = ({n}, K, {big_d}) to match points "
+            f"{tuple(points.shape)}, got {tuple(neighbours.shape)}"
         )
     check_finite(neighbours, "neighbours")
     if neighbours.dtype != points.dtype or neighbours.device != points.device:
         raise ValueError(
-            f"points ({points.dtype}, {points.device}) and neighbours ({neighbours.dtype}, {neighbours.device}) "
-            "must share dtype and device; convert one with .to(...)"
+            f"points ({points.dtype}, {points.device}) and neighbours ({neighbours.dtype}, "
+            f"{neighbours.device}) must share dtype and device; convert one with .to(...)"
         )
     k = neighbours.shape[1]
     if not isinstance(dim, int) or dim < 1:
@@ -76,9 +75,13 @@ def _check_inputs(points, neighbours, dim, allow_underdetermined) -> tuple[torch
             f"(dim = {dim} needs K ≥ dim + dim(dim+1)/2 = {p})"
         )
         if not allow_underdetermined:
-            raise ValueError(msg + "; use more neighbours, or pass allow_underdetermined=True to take the "
-                             "minimum-norm solution as the paper's input probe does")
-        warnings.warn(msg + "; taking the minimum-norm least-squares solution", UnderdeterminedFitWarning, stacklevel=3)
+            raise ValueError(
+                msg + "; use more neighbours, or pass allow_underdetermined=True to take the "
+                "minimum-norm solution as the paper's input probe does"
+            )
+        warnings.warn(
+            msg + "; taking the minimum-norm least-squares solution", UnderdeterminedFitWarning, stacklevel=3
+        )
     return points, neighbours
 
 
@@ -164,7 +167,8 @@ def _design(u: torch.Tensor) -> torch.Tensor:
 
 
 def _hessians_from_coefficients(quad: torch.Tensor, dim: int) -> torch.Tensor:
-    """Hessians ``(..., dim, dim)`` from quadratic coefficients ``(..., dim(dim+1)/2)``: H_ii = 2c_ii, H_ij = c_ij."""
+    """Hessians ``(..., dim, dim)`` from quadratic coefficients ``(..., dim(dim+1)/2)``:
+    H_ii = 2c_ii, H_ij = c_ij."""
     i, j = torch.triu_indices(dim, dim, device=quad.device)
     h = quad.new_zeros(*quad.shape[:-1], dim, dim)
     h[..., i, j] = quad
@@ -255,9 +259,10 @@ def _warm_start(delta: torch.Tensor, q: int, gen: torch.Generator) -> torch.Tens
     A random block, improved by power steps on ``SKETCH_COLUMNS`` columns of Δ drawn uniformly
     (``Δ_S Δ_Sᵀ`` is (s/D)·ΔΔᵀ in expectation): each step reads K × s entries instead of K × D, so
     the start costs a few percent of one iteration and, when Δ's energy is spread over its
-    coordinates, saves about one (measured on the benchmark's spectrum: 3 iterations instead of 4). When it is not (a few coordinates carry the manifold), the
-    sampled columns miss them and the start is no better than random; the iteration and its
-    residual test are the same either way, so only the speed depends on the sketch.
+    coordinates, saves about one (measured on the benchmark's spectrum: 3 iterations instead of 4).
+    When it is not (a few coordinates carry the manifold), the sampled columns miss them and the
+    start is no better than random; the iteration and its residual test are the same either way,
+    so only the speed depends on the sketch.
     """
     b, k, big_d = delta.shape
     y = torch.linalg.qr(torch.randn(b, k, q, generator=gen, device=delta.device, dtype=delta.dtype)).Q
@@ -271,7 +276,9 @@ def _warm_start(delta: torch.Tensor, q: int, gen: torch.Generator) -> torch.Tens
     return y
 
 
-def _tangent_coordinates(delta: torch.Tensor, dim: int, tol: float, max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _tangent_coordinates(
+    delta: torch.Tensor, dim: int, tol: float, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Coordinates of the neighbours in the top-``dim`` right singular subspace of Δ, ``(b, K, dim)``.
 
     Block subspace iteration on ΔΔᵀ in the K-dimensional neighbour space (block dim + 8, started
@@ -304,14 +311,15 @@ def _invariants_from_tangent(delta: torch.Tensor, u: torch.Tensor) -> Invariants
     """Invariants of the quadratic fit of all normal coordinates, from tangent coordinates ``u``.
 
     With P_q the quadratic rows of pinv(Φ), the coefficients of normal coordinate α are
-    c^α = P_q f^α (M below is formed from P_qΔ, or from P_q ΔΔᵀ P_qᵀ when that is cheaper). Because P_q u = 0 (Φ has u as its first columns) and Δ = u Uᵀ + f Fᵀ with
-    orthonormal bases, Σ_α c^α c^αᵀ = (P_q Δ)(P_q Δ)ᵀ = M. Then Σ_α ‖H^α‖²_F = Σ ω_ij M_ij,ij with
-    ω = 4 on the diagonal pairs and 2 off it, and Σ_α (tr H^α)² = wᵀ M w with w = 2 on diagonal
-    pairs and 0 off it. Nothing depends on the basis of the normal space or on m.
+    c^α = P_q f^α (M below is formed from P_qΔ, or from P_q ΔΔᵀ P_qᵀ when that is cheaper).
+    Because P_q u = 0 (Φ has u as its first columns) and Δ = u Uᵀ + f Fᵀ with orthonormal bases,
+    Σ_α c^α c^αᵀ = (P_q Δ)(P_q Δ)ᵀ = M. Then Σ_α ‖H^α‖²_F = Σ ω_ij M_ij,ij with ω = 4 on the
+    diagonal pairs and 2 off it, and Σ_α (tr H^α)² = wᵀ M w with w = 2 on diagonal pairs and 0
+    off it. Nothing depends on the basis of the normal space or on m.
     """
     dim = u.shape[-1]
     pq = _quadratic_projector(u)  # (b, q, K)
-    q, k, big_d = pq.shape[-2], delta.shape[-2], delta.shape[-1]
+    q, k = pq.shape[-2], delta.shape[-2]
     if q * (k + q) <= k * k:  # P_qΔ is the cheaper product (few coefficients, the usual case)
         pd = pq @ delta  # (b, q, D)
         big_m = pd @ pd.mT
@@ -370,4 +378,9 @@ def curvature_invariants(
                 u = u.clone()
                 u[bad] = _coordinates_gram(delta[bad], dim)
         parts.append(_invariants_from_tangent(delta, u))
-    return Invariants(**{f: torch.cat([getattr(p, f) for p in parts]) for f in ("sff_norm", "mean_curvature", "scalar_curvature")})
+    return Invariants(
+        **{
+            f: torch.cat([getattr(p, f) for p in parts])
+            for f in ("sff_norm", "mean_curvature", "scalar_curvature")
+        }
+    )

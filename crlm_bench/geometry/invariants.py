@@ -27,7 +27,7 @@ class Invariants:
     scalar_curvature: torch.Tensor
 
     @classmethod
-    def from_hessians(cls, hessians: torch.Tensor) -> "Invariants":
+    def from_hessians(cls, hessians: torch.Tensor) -> Invariants:
         """Invariants from Hessians ``(n, m, dim, dim)`` (symmetric in the last two axes)."""
         dim = hessians.shape[-1]
         traces = torch.diagonal(hessians, dim1=-2, dim2=-1).sum(-1)  # (n, m)
@@ -40,7 +40,9 @@ class Invariants:
         )
 
     def median(self) -> dict[str, float]:
-        return {k: float(getattr(self, k).median()) for k in ("sff_norm", "mean_curvature", "scalar_curvature")}
+        return {
+            k: float(getattr(self, k).median()) for k in ("sff_norm", "mean_curvature", "scalar_curvature")
+        }
 
     def mean(self) -> dict[str, float]:
         return {k: float(getattr(self, k).mean()) for k in ("sff_norm", "mean_curvature", "scalar_curvature")}

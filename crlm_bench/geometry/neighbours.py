@@ -32,7 +32,8 @@ def knn(
         return_distances: also return the Euclidean distances ``(n, k)``.
 
     Returns:
-        ``LongTensor (n, k)`` (``(q, k)`` with ``rows``) sorted by increasing distance (and the distances if asked).
+        ``LongTensor (n, k)`` (``(q, k)`` with ``rows``) sorted by increasing distance (and the
+        distances if asked).
 
     Distances are screened block by block with ‖x‖² + ‖y‖² − 2⟨x, y⟩ (memory ``block_bytes`` per
     block, so n = 50 000 stays bounded), then the candidates are re-measured exactly from the

@@ -1,17 +1,177 @@
-"""Measurement sizes of the harness's budgets (the grids of cells come with the claims issue).
+"""Budgets: named grids of cells with their measurement sizes, from seconds (smoke) to the paper's
+GPU hours (paper).
 
-- ``smoke``: seconds, for testing the machinery only.
-- ``cpu``: a few hundred points and 7 toggles (127 neighbours), for small networks on
-  Fashion-MNIST on a 2-core CPU.
-- ``paper``: the paper's sizes — 5000 points, 1023 neighbours, TwoNN over 10 runs of 5000.
+- ``smoke``: synthetic images, two tiny networks, one epoch (the checkpoint run: five), a few
+  points, 3 toggles — seconds; for testing the machinery only (its verdicts mean nothing).
+- ``cpu``: real Fashion-MNIST, four small networks (two ResNets, two VGGs), the baseline and
+  untrained on each, the recipe comparison (no_regularization, mixup, manifold_mixup) on one,
+  checkpoints of one run at five epochs; 300 points with 127 neighbours and 7 toggles, TwoNN over
+  3 runs of 2000. About half an hour on a 2-core CPU.
+- ``paper``: CIFAR-10 and CIFAR-100 × the six paper models × baseline and untrained, the recipe
+  comparison on ResNet50, the checkpoints of ResNet18's run; 200 epochs, 5000 points, 1023
+  neighbours, 10 TwoNN runs of 5000.
+
+Which cells each claim test compares is :mod:`crlm_bench.replication.grid`'s business.
 """
 
 from __future__ import annotations
 
-from crlm_bench.experiment.cell import Measurement
+from dataclasses import dataclass, field
 
+from crlm_bench.experiment.cell import UNTRAINED, Cell, Measurement, Training
+from crlm_bench.registry import Registry
+
+__all__ = ["BUDGETS", "CPU_EPOCHS", "CPU_OVERRIDES", "MEASUREMENTS", "Budget", "budget_names", "get_budget"]
+
+#: Measurement sizes of each budget.
 MEASUREMENTS: dict[str, Measurement] = {
     "smoke": Measurement(points=8, toggles=3, id_runs=2, id_samples=128),
     "cpu": Measurement(points=300, toggles=7, id_runs=3, id_samples=2000),
     "paper": Measurement(),
 }
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A named grid: the cells to measure, and which of them form a checkpoint series."""
+
+    name: str
+    description: str
+    cells: tuple[Cell, ...]
+    checkpoint_runs: tuple[tuple[Cell, ...], ...] = field(default=())
+
+    def all_cells(self) -> tuple[Cell, ...]:
+        seen, out = set(), []
+        for cell in (*self.cells, *(c for run in self.checkpoint_runs for c in run)):
+            if cell.key not in seen:
+                seen.add(cell.key)
+                out.append(cell)
+        return tuple(out)
+
+
+BUDGETS: Registry[Budget] = Registry("budget")
+
+
+def _cells(
+    datasets, models, recipes, *, epochs, measurement: Measurement, overrides=(), save_at=()
+) -> list[Cell]:
+    out = []
+    for dataset in datasets:
+        for model in models:
+            for recipe in recipes:
+                if recipe == UNTRAINED:
+                    training = Training(dataset, model, UNTRAINED, overrides=overrides)
+                else:
+                    training = Training(
+                        dataset, model, recipe, epochs=epochs, save_at=save_at, overrides=overrides
+                    )
+                out.append(Cell(training, measurement=measurement))
+    return out
+
+
+def _checkpoints(cell: Cell, epochs: tuple[int, ...]) -> tuple[Cell, ...]:
+    return tuple(Cell(cell.training, at=e, measurement=cell.measurement) for e in epochs)
+
+
+def _smoke() -> Budget:
+    m = MEASUREMENTS["smoke"]
+    over = (("batch_size", 64),)
+    base = _cells(
+        ["synthetic"],
+        ["vgg6_narrow", "resnet8_narrow"],
+        ["baseline", "untrained"],
+        epochs=1,
+        measurement=m,
+        overrides=over,
+    )
+    recipes = _cells(
+        ["synthetic"],
+        ["vgg6_narrow"],
+        ["no_regularization", "mixup", "manifold_mixup"],
+        epochs=1,
+        measurement=m,
+        overrides=over,
+    )
+    series = _cells(
+        ["synthetic"],
+        ["vgg6_narrow"],
+        ["baseline"],
+        epochs=5,
+        measurement=m,
+        overrides=over,
+        save_at=(1, 2, 3, 4),
+    )[0]
+    return Budget(
+        "smoke",
+        "synthetic images, tiny networks, one epoch: the machinery only",
+        tuple(base + recipes),
+        (_checkpoints(series, (1, 2, 3, 4, 5)),),
+    )
+
+
+#: overrides of the cpu budget's training: the baseline recipe with a shorter schedule's lr and a
+#: per-step cosine (reaches ≥ 90 % on Fashion-MNIST in 10 epochs with vgg6_narrow)
+CPU_OVERRIDES = (("lr", 0.05), ("schedule_unit", "step"))
+CPU_EPOCHS = 8
+
+
+def _cpu() -> Budget:
+    m = MEASUREMENTS["cpu"]
+    models = ["vgg6_narrow", "vgg11_narrow", "resnet8_narrow", "resnet14_narrow"]
+    save_at = (1, 2, 4, 6)
+    base = _cells(
+        ["fashion-mnist"],
+        models,
+        ["baseline", "untrained"],
+        epochs=CPU_EPOCHS,
+        measurement=m,
+        overrides=CPU_OVERRIDES,
+        save_at=save_at,
+    )
+    recipes = _cells(
+        ["fashion-mnist"],
+        ["vgg6_narrow"],
+        ["no_regularization", "mixup", "manifold_mixup"],
+        epochs=CPU_EPOCHS,
+        measurement=m,
+        overrides=CPU_OVERRIDES,
+    )
+    series = base[0]  # vgg6_narrow baseline: checkpoints along its run
+    return Budget(
+        "cpu",
+        "Fashion-MNIST, four small networks, all recipes on vgg6_narrow, on a 2-core CPU",
+        tuple(base + recipes),
+        (_checkpoints(series, (1, 2, 4, 6, CPU_EPOCHS)),),
+    )
+
+
+def _paper() -> Budget:
+    m = MEASUREMENTS["paper"]
+    models = ["resnet18", "resnet50", "resnet101", "vgg13", "vgg16", "vgg19"]
+    save_at = (25, 50, 75, 100, 125, 150, 175)
+    base = _cells(
+        ["cifar10", "cifar100"], models, ["baseline", "untrained"], epochs=200, measurement=m, save_at=save_at
+    )
+    recipes = _cells(
+        ["cifar10"], ["resnet50"], ["no_regularization", "mixup", "manifold_mixup"], epochs=200, measurement=m
+    )
+    series = base[0]  # cifar10 resnet18 baseline
+    return Budget(
+        "paper",
+        "the paper's grid and sizes (GPU hours)",
+        tuple(base + recipes),
+        (_checkpoints(series, (25, 50, 75, 100, 125, 150, 175, 200)),),
+    )
+
+
+for _name, _factory in (("smoke", _smoke), ("cpu", _cpu), ("paper", _paper)):
+    BUDGETS.add(_name, _factory)
+
+
+def get_budget(name: str) -> Budget:
+    return BUDGETS.get(name)()
+
+
+def budget_names() -> list[str]:
+    """The budgets' names, for command-line choices."""
+    return BUDGETS.names()

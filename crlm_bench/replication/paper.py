@@ -2,8 +2,8 @@
 
 Every number here was read off a figure published with the paper (its repository's
 ``figures/*.png``) by pixel position, or computed from such readings: about ±0.02 accuracy points,
-±0.05 on gaps, ±10 % on MAPC (``/work/shared/PAPER_FIGURES.md``). The paper gives no tables for
-them. Each value therefore carries a ``source`` saying which figure it was read from, and reports
+±0.05 on gaps, ±10 % on MAPC (``docs/design.md``, "Reference values"). The paper gives no tables
+for them. Each value therefore carries a ``source`` saying which figure it was read from, and reports
 must show it as "read from the paper's figure …", never as an exact value.
 
 Names follow the harness: datasets ``cifar10`` / ``cifar100``; models ``resnet18`` … ``vgg19``;
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from crlm_bench.vision import models
 
 __all__ = [
     "PAPER_DATASETS",
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 PAPER_DATASETS = ("cifar10", "cifar100")
-PAPER_MODELS = ("resnet18", "resnet50", "resnet101", "vgg13", "vgg16", "vgg19")
+PAPER_MODELS = models.PAPER_MODELS  # the six CIFAR models of the paper, in its order
 
 
 def source(figure: str, how: str = "read from") -> str:

@@ -73,11 +73,14 @@ def load_results(path: str | Path) -> dict[str, Any]:
 
 def _main_variant(data: Any, where: str) -> str:
     if not isinstance(data, Mapping):
-        raise ResultsFileError(f"{where}: expected a JSON object (a report's results.json), got {type(data).__name__}")
+        raise ResultsFileError(
+            f"{where}: expected a JSON object (a report's results.json), got {type(data).__name__}"
+        )
     fmt = data.get("format")
     if fmt is not None and fmt not in KNOWN_FORMATS:
         raise ResultsFileError(
-            f"{where}: results format {fmt!r} is not one this crlm_bench reads ({', '.join(map(str, KNOWN_FORMATS))}); "
+            f"{where}: results format {fmt!r} is not one this crlm_bench reads "
+            f"({', '.join(map(str, KNOWN_FORMATS))}); "
             "compare it with the crlm_bench version that wrote it"
         )
     variants = data.get("variants")
@@ -179,10 +182,16 @@ class Regression:
 
     def markdown(self, *, previous_label: str = "previous", current_label: str = "current") -> str:
         """A Markdown summary: the counts, then one table per kind of change."""
-        status = (f"**{len(self.regressions)} regression{'s' if len(self.regressions) != 1 else ''}** "
-                  "(held before, fail now)" if self.failed else "**No regressions**")
-        counts = (f"{status} · {len(self.fixed)} fixed · {len(self.new)} new · {len(self.gone)} gone · "
-                  f"{len(self.unchanged)} unchanged")
+        status = (
+            f"**{len(self.regressions)} regression{'s' if len(self.regressions) != 1 else ''}** "
+            "(held before, fail now)"
+            if self.failed
+            else "**No regressions**"
+        )
+        counts = (
+            f"{status} · {len(self.fixed)} fixed · {len(self.new)} new · {len(self.gone)} gone · "
+            f"{len(self.unchanged)} unchanged"
+        )
         lines = [
             "## Replication: changes since the previous run",
             "",
@@ -194,11 +203,17 @@ class Regression:
         ]
         before, after = self.budgets
         if before != after:
-            lines += [f"> Budgets differ ({before} → {after}): groups of one grid are new or gone in the other.", ""]
+            lines += [
+                f"> Budgets differ ({before} → {after}): groups of one grid are new or gone in the other.",
+                "",
+            ]
         main_before, main_after = self.previous["variants"]["main"], self.current["variants"]["main"]
         if main_before != main_after:
-            lines += [f"> Main variants differ ({main_before} → {main_after}); each run's own main variant is compared.",
-                      ""]  # fmt: skip
+            lines += [
+                f"> Main variants differ ({main_before} → {main_after}); "
+                "each run's own main variant is compared.",
+                "",
+            ]
         both = ["claim", "group", "statistic", "before", "now", "explanation"]
         for title, changes in (("Regressions", self.regressions), ("Fixed", self.fixed)):
             if changes:
@@ -219,7 +234,9 @@ def compare(previous: Mapping[str, Any], current: Mapping[str, Any]) -> Regressi
     """
     before = _main_verdicts(previous, "previous results")
     after = _main_verdicts(current, "current results")
-    buckets: dict[str, list[Change]] = {name: [] for name in ("regressions", "fixed", "new", "gone", "unchanged")}
+    buckets: dict[str, list[Change]] = {
+        name: [] for name in ("regressions", "fixed", "new", "gone", "unchanged")
+    }
     for key in [*after, *(k for k in before if k not in after)]:  # the current run's order, then the gone
         change = Change(*key, before.get(key), after.get(key))
         if change.before is None:
@@ -232,8 +249,9 @@ def compare(previous: Mapping[str, Any], current: Mapping[str, Any]) -> Regressi
             buckets["fixed"].append(change)
         else:
             buckets["unchanged"].append(change)
-    return Regression(**{name: tuple(changes) for name, changes in buckets.items()},
-                      previous=previous, current=current)  # fmt: skip
+    return Regression(
+        **{name: tuple(changes) for name, changes in buckets.items()}, previous=previous, current=current
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,9 +269,13 @@ def _describe(data: Mapping[str, Any], label: str) -> str:
     main = data["variants"]["main"]
     verdicts = [v for v in data["verdicts"] if v.get("variant") == main]
     commit = data.get("git_commit")
-    parts = [f"`{label}`", f"budget {_budget_name(data) or 'unknown'}", f"created {data.get('created') or 'unknown'}",
-             f"commit {commit[:12] if isinstance(commit, str) else 'unknown'}",
-             f"{sum(bool(v.get('holds')) for v in verdicts)} of {len(verdicts)} verdicts hold ({main})"]  # fmt: skip
+    parts = [
+        f"`{label}`",
+        f"budget {_budget_name(data) or 'unknown'}",
+        f"created {data.get('created') or 'unknown'}",
+        f"commit {commit[:12] if isinstance(commit, str) else 'unknown'}",
+        f"{sum(bool(v.get('holds')) for v in verdicts)} of {len(verdicts)} verdicts hold ({main})",
+    ]
     return " · ".join(parts)
 
 
@@ -282,5 +304,9 @@ def _cell(text: Any) -> str:
 
 
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    return tabulate([[_cell(x) for x in row] for row in rows], headers=list(headers), tablefmt="github",
-                    disable_numparse=True)  # fmt: skip
+    return tabulate(
+        [[_cell(x) for x in row] for row in rows],
+        headers=list(headers),
+        tablefmt="github",
+        disable_numparse=True,
+    )

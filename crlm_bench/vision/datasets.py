@@ -163,7 +163,9 @@ class ImageDataset(Dataset):
     trainer augments whole batches on the device instead).
     """
 
-    def __init__(self, info: DatasetInfo, split: str, images: torch.Tensor, targets: torch.Tensor, augment: bool):
+    def __init__(
+        self, info: DatasetInfo, split: str, images: torch.Tensor, targets: torch.Tensor, augment: bool
+    ):
         self.info, self.split, self.augment = info, split, augment
         self.images, self.targets = images, targets
         self._mean, self._std = _stats(info, torch.device("cpu"))
@@ -184,7 +186,9 @@ class ImageDataset(Dataset):
 
     def __repr__(self) -> str:
         shape = tuple(self.images.shape)
-        return f"ImageDataset({self.info.name!r}, split={self.split!r}, images={shape}, augment={self.augment})"
+        return (
+            f"ImageDataset({self.info.name!r}, split={self.split!r}, images={shape}, augment={self.augment})"
+        )
 
 
 def _stats(info: DatasetInfo, device, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,13 +204,16 @@ def _stats_cached(mean, std, device: torch.device, dtype) -> tuple[torch.Tensor,
     return m, s
 
 
-def normalize(images: torch.Tensor, info: DatasetInfo | str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def normalize(
+    images: torch.Tensor, info: DatasetInfo | str, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """``(images / 255 − mean) / std`` per channel, for a batch ``(B, C, H, W)`` of 0–255 pixels."""
     if isinstance(info, str):
         info = dataset_info(info)
     if images.ndim != 4 or images.shape[1] != info.in_channels:
         raise ValueError(
-            f"expected a batch of shape (B, {info.in_channels}, H, W) for {info.name!r}, got {tuple(images.shape)}"
+            f"expected a batch of shape (B, {info.in_channels}, H, W) for {info.name!r}, "
+            f"got {tuple(images.shape)}"
         )
     mean, std = _stats(info, images.device, dtype)
     return (images.to(dtype) / 255 - mean) / std
@@ -292,7 +299,8 @@ def _check_loaded(info: DatasetInfo, split: str, images: torch.Tensor, targets: 
         problems.append(f"{images.shape[0]} images but {targets.shape[0]} labels")
     elif targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= info.num_classes):
         problems.append(
-            f"labels range over [{int(targets.min())}, {int(targets.max())}], expected [0, {info.num_classes - 1}]"
+            f"labels range over [{int(targets.min())}, {int(targets.max())}], "
+            f"expected [0, {info.num_classes - 1}]"
         )
     if problems:
         raise DatasetUnavailableError(
@@ -337,7 +345,10 @@ def _cifar_reader(name: str):
             ds = cls(root=str(root), train=(split == "train"), download=False)
         except (EOFError, pickle.UnpicklingError, ValueError, KeyError, RuntimeError) as err:
             raise DatasetUnavailableError(
-                name, f"corrupt (could not read {split} files: {err})", [folder], cmd,
+                name,
+                f"corrupt (could not read {split} files: {err})",
+                [folder],
+                cmd,
                 extra=f"\nDelete {folder} and fetch it again.",
             ) from err
         if len(ds.classes) != DATASETS.get(name).info.num_classes:
@@ -353,13 +364,27 @@ def _cifar_reader(name: str):
 
 _register(
     DatasetInfo(
-        "cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 50_000, 10_000,
+        "cifar10",
+        10,
+        3,
+        32,
+        (0.4914, 0.4822, 0.4465),
+        (0.2023, 0.1994, 0.2010),
+        50_000,
+        10_000,
         "CIFAR-10 (Krizhevsky 2009), torchvision's python pickles",
     )
 )(_cifar_reader("cifar10"))
 _register(
     DatasetInfo(
-        "cifar100", 100, 3, 32, (0.5074, 0.4867, 0.4411), (0.2011, 0.1987, 0.2025), 50_000, 10_000,
+        "cifar100",
+        100,
+        3,
+        32,
+        (0.5074, 0.4867, 0.4411),
+        (0.2011, 0.1987, 0.2025),
+        50_000,
+        10_000,
         "CIFAR-100 (Krizhevsky 2009), fine labels, torchvision's python pickles",
     )
 )(_cifar_reader("cifar100"))
@@ -395,13 +420,22 @@ def _read_idx(path: Path) -> np.ndarray:
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
-        raise ValueError(f"{path} holds {len(raw) - header} bytes of data, expected {expected} for shape {dims}")
+        raise ValueError(
+            f"{path} holds {len(raw) - header} bytes of data, expected {expected} for shape {dims}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
 @_register(
     DatasetInfo(
-        "fashion-mnist", 10, 1, 28, (0.2860,), (0.3530,), 60_000, 10_000,
+        "fashion-mnist",
+        10,
+        1,
+        28,
+        (0.2860,),
+        (0.3530,),
+        60_000,
+        10_000,
         "Fashion-MNIST (Xiao et al. 2017), real 28×28 grey images",
     )
 )
@@ -452,7 +486,14 @@ def _fashion_mnist(root: Path, split: str, download: bool) -> tuple[torch.Tensor
 # ----- Synthetic ------------------------------------------------------------------------------
 
 _SYNTH = DatasetInfo(
-    "synthetic", 10, 3, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 1024, 256,
+    "synthetic",
+    10,
+    3,
+    32,
+    (0.5, 0.5, 0.5),
+    (0.25, 0.25, 0.25),
+    1024,
+    256,
     "class templates (smooth random patterns) plus noise, generated from a fixed seed; for tests",
 )
 

@@ -17,9 +17,13 @@ log = logging.getLogger("crlm_bench.vision.fetch")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crlm_bench.vision.fetch", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m crlm_bench.vision.fetch", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("name", help=f"data set: {', '.join(datasets.list_datasets())}")
-    parser.add_argument("--root", default=None, help="data root (default: $CRLM_DATA or ~/.cache/crlm-bench/data)")
+    parser.add_argument(
+        "--root", default=None, help="data root (default: $CRLM_DATA or ~/.cache/crlm-bench/data)"
+    )
     parser.add_argument("--download", action="store_true", help="allow downloading what is missing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

@@ -9,8 +9,8 @@ Architectures (the CIFAR variants the paper trained, as in the widely used ``pyt
 - VGGs (Simonyan & Zisserman 2015) with BatchNorm: Conv(bias)–BN–ReLU blocks separated by five 2×2
   max-pools, a (1×1) average pool and one ``Linear(512, classes)``.
 
-Parameter counts for 32×32 CIFAR input are exactly the paper's (see PAPER_FIGURES.md and
-``PAPER_PARAMETER_COUNTS``). Weights are initialised by PyTorch's defaults, as in the code the paper
+Parameter counts for 32×32 CIFAR input are exactly the paper's (``PAPER_PARAMETER_COUNTS``, from
+the paper's code). Weights are initialised by PyTorch's defaults, as in the code the paper
 used; the untrained-network claim depends on this.
 
 Input size. Pooling is done by modules so that it can be probed: ``avgpool`` is an
@@ -20,10 +20,11 @@ pool; on 28×28 Fashion-MNIST it gives 28 → 14 → 7 → 4 → 2 → 1 instead
 are used at their native size (no padding of Fashion-MNIST), and parameter counts do not depend on
 input size.
 
-Probes (:func:`probes`) follow DESIGN.md: ResNets — input, every residual block's output, the
-average pool, the final linear layer; VGGs — input, each of the five max-pools, the final linear
-layer. Relative depth = the number of convolutions up to and including the probe (1×1 shortcut
-convolutions included, the stem counts 1, the average pool +1, the linear layer +1) over the total.
+Probes (:func:`probes`) follow the paper (``docs/design.md``): ResNets — input, every residual
+block's output, the average pool, the final linear layer; VGGs — input, each of the five max-pools,
+the final linear layer. Relative depth = the number of convolutions up to and including the probe
+(1×1 shortcut convolutions included, the stem counts 1, the average pool +1, the linear layer +1)
+over the total.
 """
 
 from __future__ import annotations
@@ -104,9 +105,7 @@ class Bottleneck(nn.Module):
 def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
     if stride == 1 and in_planes == out_planes:
         return nn.Identity()
-    return nn.Sequential(
-        nn.Conv2d(in_planes, out_planes, 1, stride, bias=False), nn.BatchNorm2d(out_planes)
-    )
+    return nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False), nn.BatchNorm2d(out_planes))
 
 
 class CifarResNet(nn.Module):
@@ -129,7 +128,9 @@ class CifarResNet(nn.Module):
     ):
         super().__init__()
         if len(blocks) != len(widths) or not blocks:
-            raise ValueError(f"blocks {list(blocks)} and widths {list(widths)} must be non-empty and of equal length")
+            raise ValueError(
+                f"blocks {list(blocks)} and widths {list(widths)} must be non-empty and of equal length"
+            )
         self.arch, self.num_classes, self.in_channels = arch, num_classes, in_channels
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -228,7 +229,7 @@ class CifarVGG(nn.Module):
             if isinstance(module, nn.MaxPool2d):
                 units.append((f"features.{name}", module, convs))
                 convs = 0
-        # The average pool is counted (+1) but not probed (DESIGN.md).
+        # The average pool is counted (+1) but not probed (docs/design.md, "Probes and depth").
         units.append(("linear", self.linear, convs + 1 + 1))
         return units
 
@@ -388,7 +389,5 @@ def mixing_points(model: nn.Module) -> list[nn.Module | None]:
     ``pool1``/``pool2`` for VGGs)."""
     inner = _unwrap(model)
     if not isinstance(inner, (CifarResNet, CifarVGG)):
-        raise TypeError(
-            f"manifold mixup needs a CifarResNet or CifarVGG model, got {type(inner).__name__}"
-        )
+        raise TypeError(f"manifold mixup needs a CifarResNet or CifarVGG model, got {type(inner).__name__}")
     return [None, *inner._stage_ends()[:2]]

@@ -32,8 +32,10 @@ def create(root: str, kind: str, key: str, counter: str, go_file: str, sleep: st
         return {"result.txt": f"computed by {os.getpid()}".encode()}, {"pid": os.getpid()}
 
     entry = store.get_or_create(kind, key, make, {"what": "test"}, summary="shared")
-    print(json.dumps({"pid": os.getpid(), "result": entry.file("result.txt").read_text(),
-                      "meta": entry.meta}), flush=True)
+    print(
+        json.dumps({"pid": os.getpid(), "result": entry.file("result.txt").read_text(), "meta": entry.meta}),
+        flush=True,
+    )
 
 
 def hold(root: str, kind: str, key: str) -> None:
@@ -70,4 +72,5 @@ def stall_in_put(root: str, kind: str, key: str) -> None:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"create": create, "hold": hold, "die-in-create": die_in_create, "stall-in-put": stall_in_put}[command](*args)
+    commands = {"create": create, "hold": hold, "die-in-create": die_in_create, "stall-in-put": stall_in_put}
+    commands[command](*args)

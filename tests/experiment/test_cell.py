@@ -12,16 +12,15 @@ from hypothesis import strategies as st
 from crlm_bench.experiment.cell import (
     FORMAT_VERSION,
     INPUT_PROBES,
+    POINT_SPLITS,
     PRECISIONS,
-    RECIPES,
-    SPLITS,
+    RECIPE_NAMES,
     Cell,
     Measurement,
     Training,
-    canonical_json,
     content_key,
-    validate,
 )
+from crlm_bench.files import canonical_json
 
 # Fixed keys: any change of the key scheme, of to_dict, or of a default must change these on
 # purpose (and bump FORMAT_VERSION when old artifacts should stop matching).
@@ -40,13 +39,19 @@ BASELINE_JSON = (
 
 ID_CASES = [
     (Cell(Training("cifar10", "resnet18", "baseline", 0, 200)), "cifar10-resnet18-baseline-s0-e200"),
-    (Cell(Training("cifar10", "resnet18", "baseline", 0, 200, save_at=(50,)), at=50),
-     "cifar10-resnet18-baseline-s0-e50of200"),
+    (
+        Cell(Training("cifar10", "resnet18", "baseline", 0, 200, save_at=(50,)), at=50),
+        "cifar10-resnet18-baseline-s0-e50of200",
+    ),
     (Cell(Training("cifar10", "resnet18", "untrained")), "cifar10-resnet18-untrained-s0-e0"),
-    (Cell(Training("fashion-mnist", "vgg16", "manifold_mixup", 3, 30)),
-     "fashion-mnist-vgg16-manifold_mixup-s3-e30"),
-    (Cell(Training("fashion-mnist", "wide_resnet", "mixup", 12, 100, save_at=(0, 10)), at=0),
-     "fashion-mnist-wide_resnet-mixup-s12-e0of100"),
+    (
+        Cell(Training("fashion-mnist", "vgg16", "manifold_mixup", 3, 30)),
+        "fashion-mnist-vgg16-manifold_mixup-s3-e30",
+    ),
+    (
+        Cell(Training("fashion-mnist", "wide_resnet", "mixup", 12, 100, save_at=(0, 10)), at=0),
+        "fashion-mnist-wide_resnet-mixup-s12-e0of100",
+    ),
 ]
 
 
@@ -63,7 +68,9 @@ def test_parse_adds_checkpoint_to_save_at_and_takes_defaults() -> None:
     assert cell.training == Training("fashion-mnist", "resnet18", "mixup", 1, 200, (50, 200), (("lr", 0.05),))
     assert cell.at == 50
     assert cell.measurement == Measurement(points=100)
-    measured = Cell.parse("mnist-resnet18-baseline-s0-e5", measurement=Measurement(toggles=4), precision="float64")
+    measured = Cell.parse(
+        "mnist-resnet18-baseline-s0-e5", measurement=Measurement(toggles=4), precision="float64"
+    )
     assert measured.measurement == Measurement(toggles=4, precision="float64")
 
 
@@ -113,14 +120,17 @@ datasets = st.lists(_part, min_size=1, max_size=3).map("-".join)
 models = _part
 option_names = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)
 override_values = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**12), 10**12),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
 )
 
 
 @st.composite
 def trainings(draw: st.DrawFn) -> Training:
-    recipe = draw(st.sampled_from(RECIPES))
+    recipe = draw(st.sampled_from(RECIPE_NAMES))
     epochs = 0 if recipe == "untrained" else draw(st.integers(1, 400))
     return Training(
         dataset=draw(datasets),
@@ -139,7 +149,7 @@ measurements = st.builds(
     toggles=st.integers(1, 10),
     id_runs=st.integers(1, 20),
     id_samples=st.integers(3, 10**5),
-    split=st.sampled_from(SPLITS),
+    split=st.sampled_from(POINT_SPLITS),
     precision=st.sampled_from(PRECISIONS),
     input_probe=st.sampled_from(INPUT_PROBES),
     deviations=st.lists(option_names, unique=True, max_size=3).map(tuple),
@@ -156,7 +166,9 @@ def cells(draw: st.DrawFn) -> Cell:
 @given(cells())
 def test_parse_inverts_id(cell: Cell) -> None:
     parsed = Cell.parse(
-        cell.id, save_at=cell.training.save_at, overrides=cell.training.overrides,
+        cell.id,
+        save_at=cell.training.save_at,
+        overrides=cell.training.overrides,
         measurement=cell.measurement,
     )
     assert parsed == cell
@@ -248,16 +260,32 @@ def test_checkpoints_of_one_run_share_the_training_key() -> None:
     assert {c.training.key for c in cells} == {training.key}
     assert len({c.key for c in cells}) == 4
     assert [c.id for c in cells] == [
-        "cifar10-resnet18-baseline-s0-e0of200", "cifar10-resnet18-baseline-s0-e50of200",
-        "cifar10-resnet18-baseline-s0-e100of200", "cifar10-resnet18-baseline-s0-e200",
+        "cifar10-resnet18-baseline-s0-e0of200",
+        "cifar10-resnet18-baseline-s0-e50of200",
+        "cifar10-resnet18-baseline-s0-e100of200",
+        "cifar10-resnet18-baseline-s0-e200",
     ]
 
 
 def test_equivalent_settings_normalise_to_one_key() -> None:
-    a = Training("cifar10", "resnet18", "baseline", 0, 200, save_at=[100, 50, 200, 50],
-                 overrides={"lr": 0.1, "batch_size": 64})
-    b = Training("cifar10", "resnet18", "baseline", 0, 200, save_at=(50, 100),
-                 overrides=(("batch_size", 64), ("lr", 0.1)))
+    a = Training(
+        "cifar10",
+        "resnet18",
+        "baseline",
+        0,
+        200,
+        save_at=[100, 50, 200, 50],
+        overrides={"lr": 0.1, "batch_size": 64},
+    )
+    b = Training(
+        "cifar10",
+        "resnet18",
+        "baseline",
+        0,
+        200,
+        save_at=(50, 100),
+        overrides=(("batch_size", 64), ("lr", 0.1)),
+    )
     assert a == b and a.key == b.key and hash(a) == hash(b)
     assert a.save_at == (50, 100, 200)
     assert a.options == {"batch_size": 64, "lr": 0.1}
@@ -281,20 +309,35 @@ def test_equivalent_settings_normalise_to_one_key() -> None:
         (lambda: Training("cifar10", "resnet18", "sgd", 0, 10), ValueError, "recipe must be one of"),
         (lambda: Training("cifar10", "resnet18", "untrained", 0, 5), ValueError, "zero epochs"),
         (lambda: Training("cifar10", "resnet18", "baseline", 0, 0), ValueError, "recipe='untrained'"),
-        (lambda: Training("cifar10", "resnet18", "baseline", 0, 10, save_at=(11,)), ValueError,
-         "between 0 and 10"),
+        (
+            lambda: Training("cifar10", "resnet18", "baseline", 0, 10, save_at=(11,)),
+            ValueError,
+            "between 0 and 10",
+        ),
         (lambda: Training("cifar10", "resnet18", "baseline", 0, 10, save_at=5), TypeError, "sequence"),
         (lambda: Training("Cifar10", "resnet18", "baseline", 0, 10), ValueError, "lowercase"),
         (lambda: Training("", "resnet18", "baseline", 0, 10), ValueError, "not a valid name"),
         (lambda: Training("cifar10", 18, "baseline", 0, 10), TypeError, "must be a string"),
-        (lambda: Training("cifar10", "resnet18", "baseline", 0, 10, overrides=(("lr", 1), ("lr", 2))),
-         ValueError, "twice"),
-        (lambda: Training("cifar10", "resnet18", "baseline", 0, 10, overrides={"lr": float("nan")}),
-         ValueError, "finite"),
-        (lambda: Training("cifar10", "resnet18", "baseline", 0, 10, overrides={"lr": [1]}), TypeError,
-         "JSON scalar"),
-        (lambda: Training("cifar10", "resnet18", "baseline", 0, 10, overrides={"Bad-Name": 1}),
-         ValueError, "identifier"),
+        (
+            lambda: Training("cifar10", "resnet18", "baseline", 0, 10, overrides=(("lr", 1), ("lr", 2))),
+            ValueError,
+            "twice",
+        ),
+        (
+            lambda: Training("cifar10", "resnet18", "baseline", 0, 10, overrides={"lr": float("nan")}),
+            ValueError,
+            "finite",
+        ),
+        (
+            lambda: Training("cifar10", "resnet18", "baseline", 0, 10, overrides={"lr": [1]}),
+            TypeError,
+            "JSON scalar",
+        ),
+        (
+            lambda: Training("cifar10", "resnet18", "baseline", 0, 10, overrides={"Bad-Name": 1}),
+            ValueError,
+            "identifier",
+        ),
         (lambda: Measurement(points=2), ValueError, "points must be >= 3"),
         (lambda: Measurement(toggles=0), ValueError, "between 1 and 10"),
         (lambda: Measurement(toggles=11), ValueError, "between 1 and 10"),
@@ -305,8 +348,11 @@ def test_equivalent_settings_normalise_to_one_key() -> None:
         (lambda: Measurement(input_probe="none"), ValueError, "input_probe must be one of"),
         (lambda: Measurement(deviations="abc"), TypeError, "sequence"),
         (lambda: Measurement(deviations=("a", "a")), ValueError, "more than once"),
-        (lambda: Cell(Training("cifar10", "resnet18", "baseline", 0, 10), at=5), ValueError,
-         "add 5 to Training.save_at"),
+        (
+            lambda: Cell(Training("cifar10", "resnet18", "baseline", 0, 10), at=5),
+            ValueError,
+            "add 5 to Training.save_at",
+        ),
         (lambda: Cell("cifar10-resnet18-baseline-s0-e10"), TypeError, "must be a Training"),
         (lambda: Cell.from_dict({**BASELINE.to_dict(), "extra": 1}), ValueError, "unknown keys"),
         (lambda: Training.from_dict({"dataset": "cifar10"}), ValueError, "missing keys"),
@@ -329,21 +375,3 @@ def test_settings_are_frozen_and_hashable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         BASELINE.at = 3  # type: ignore[misc]
     assert len({BASELINE, Cell.parse(BASELINE.id)}) == 1
-
-
-def test_validate_returns_a_known_cell() -> None:
-    assert validate(BASELINE) is BASELINE
-    with pytest.raises(TypeError):
-        validate("cifar10-resnet18-baseline-s0-e200")  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("text,kwargs,words", [
-    ("cifar11-resnet18-baseline-s0-e5", {}, "unknown data set 'cifar11'. Did you mean 'cifar10'?"),
-    ("cifar10-resnet19-baseline-s0-e5", {}, "unknown model 'resnet19'. Did you mean 'resnet18'?"),
-    ("cifar10-resnet18-baseline-s0-e5", {"overrides": {"momentun": 0.5}}, "unknown training override"),
-    ("cifar10-resnet18-baseline-s0-e5", {"deviations": ("fast",)}, "unknown deviation"),
-])
-def test_validate_names_the_unknown_name(text, kwargs, words) -> None:
-    with pytest.raises((KeyError, ValueError)) as info:
-        validate(Cell.parse(text, **kwargs))
-    assert words in str(info.value)

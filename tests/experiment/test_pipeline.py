@@ -1,6 +1,8 @@
-"""A cell's training and profile in the store: once per key, resumable, never silently corrupt.
+"""A cell's training and profile in the store: once per key, resumable, never silently corrupt;
+and a cell's names checked against the registries.
 
-These tests drive the real command line in subprocesses (so SIGKILL and concurrency are real).
+Most of these tests drive the real command line in subprocesses (so SIGKILL and concurrency are
+real).
 """
 
 from __future__ import annotations
@@ -23,7 +25,18 @@ from crlm_bench.experiment.store import CorruptEntryWarning, Store, load_frame
 
 TRAINED = "synthetic-vgg6_narrow-baseline-s0-e4"
 UNTRAINED = "synthetic-vgg6_narrow-untrained-s0-e0"
-MEASURE = ["--points", "6", "--toggles", "3", "--id-runs", "2", "--id-samples", "64", "--precision", "float64"]
+MEASURE = [
+    "--points",
+    "6",
+    "--toggles",
+    "3",
+    "--id-runs",
+    "2",
+    "--id-samples",
+    "64",
+    "--precision",
+    "float64",
+]
 TRAIN = ["--override", "batch_size=64", "--override", "train_subset=512"]
 MEASUREMENT = Measurement(points=6, toggles=3, id_runs=2, id_samples=64, precision="float64")
 
@@ -35,9 +48,11 @@ def cell(text: str) -> Cell:
 def cli(*args: str, store: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "crlm_bench", "-v", *args, "--store", str(store)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def run(*args: str, store: Path) -> subprocess.CompletedProcess:
@@ -79,8 +94,8 @@ def test_killed_profile_resumes_to_the_uninterrupted_result(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     points = 100  # one chunk per point (--memory-mb 1): a window of seconds to kill it in
     args = ["profile", UNTRAINED, *MEASURE, *TRAIN, "--points", str(points), "--memory-mb", "1"]
-    c = Cell.parse(UNTRAINED, measurement=Measurement(**{**MEASUREMENT.to_dict(), "points": points, "deviations": ()}),
-                   overrides={"batch_size": 64, "train_subset": 512})
+    measurement = Measurement(**{**MEASUREMENT.to_dict(), "points": points, "deviations": ()})
+    c = Cell.parse(UNTRAINED, measurement=measurement, overrides={"batch_size": 64, "train_subset": 512})
     run(*args, store=straight)
     proc = cli(*args, store=killed)
     partial = Store(killed).workdir("profile", c.key) / "partial"
@@ -110,7 +125,9 @@ def test_two_processes_compute_one_cell_once(tmp_path):
 def test_a_flipped_byte_is_detected_and_recomputed(tmp_path, kind, name):
     store = Store(tmp_path)
     c = cell(UNTRAINED)
+    assert pipeline.stored_profile(c, store) is None  # not computed by asking
     before = pipeline.profile(c, store)
+    pd.testing.assert_frame_equal(pipeline.stored_profile(c, store), before)
     key = c.training.key if kind == "training" else c.key
     path = store.get(kind, key).file(name)
     data = bytearray(path.read_bytes())
@@ -131,3 +148,25 @@ def test_overrides_must_be_recipe_fields_or_train_options():
     bad = Cell.parse(TRAINED, overrides={"learning_rate": 0.1})
     with pytest.raises(ValueError, match=r"unknown training override\(s\) \['learning_rate'\].*lr"):
         pipeline.recipe_and_options(bad.training)
+
+
+def test_validate_returns_a_known_cell():
+    known = Cell.parse("cifar10-resnet18-baseline-s0-e200")
+    assert pipeline.validate(known) is known
+    with pytest.raises(TypeError):
+        pipeline.validate("cifar10-resnet18-baseline-s0-e200")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text,kwargs,words",
+    [
+        ("cifar11-resnet18-baseline-s0-e5", {}, "unknown data set 'cifar11'. Did you mean 'cifar10'?"),
+        ("cifar10-resnet19-baseline-s0-e5", {}, "unknown model 'resnet19'. Did you mean 'resnet18'?"),
+        ("cifar10-resnet18-baseline-s0-e5", {"overrides": {"momentun": 0.5}}, "unknown training override"),
+        ("cifar10-resnet18-baseline-s0-e5", {"deviations": ("fast",)}, "unknown deviation"),
+    ],
+)
+def test_validate_names_the_unknown_name(text, kwargs, words):
+    with pytest.raises((KeyError, ValueError)) as info:
+        pipeline.validate(Cell.parse(text, **kwargs))
+    assert words in str(info.value)

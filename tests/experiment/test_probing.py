@@ -61,7 +61,8 @@ def test_resumes_from_saved_chunks(split, tmp_path):
     torch.save(stats, chunk)
     resumed = probing.measure(model, probes, split, SMALL, memory_bytes=1, workdir=tmp_path)
     linear = resumed["probe"] == "linear"
-    assert float(resumed.loc[linear, "mapc"].iloc[0]) == pytest.approx(float(first.loc[linear, "mapc"].iloc[0]) + 1000 / SMALL.points)
+    expected = float(first.loc[linear, "mapc"].iloc[0]) + 1000 / SMALL.points
+    assert float(resumed.loc[linear, "mapc"].iloc[0]) == pytest.approx(expected)
 
 
 def test_points_are_a_seeded_choice_with_enough_singular_values(split):
@@ -78,7 +79,8 @@ def test_too_many_points_is_a_clear_error(split):
 def test_unknown_deviation_is_refused(split):
     model = models.build("vgg6_narrow", 10, 3, seed=0)
     with pytest.raises(ValueError, match=r"unknown deviation.*svd_fit"):
-        probing.measure(model, models.probes(model), split, Measurement(points=4, toggles=2, deviations=("fast",)))
+        measurement = Measurement(points=4, toggles=2, deviations=("fast",))
+        probing.measure(model, models.probes(model), split, measurement)
 
 
 def test_dimension_for_fit_is_clipped_and_flagged():

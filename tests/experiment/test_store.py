@@ -38,6 +38,7 @@ from crlm_bench.experiment.store import (
     save_frame,
     save_tensors,
 )
+from crlm_bench.files import temp_name
 
 WORKER = Path(__file__).with_name("_store_worker.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -58,8 +59,14 @@ def _put(store: Store, key: str = KEY, **files: bytes):
 
 def _worker(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.Popen([sys.executable, str(WORKER), *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def _reap(proc: subprocess.Popen) -> None:
@@ -101,8 +108,14 @@ def test_put_then_get(store: Store, tmp_path: Path) -> None:
     source = tmp_path / "big.bin"
     source.write_bytes(b"x" * 3_000_000)
     cell = Cell(Training("cifar10", "resnet18", "baseline", 0, 200))
-    entry = store.put("profile", cell.key, {"log.txt": b"hello", "big.bin": source},
-                      cell.to_dict(), {"accuracy": 0.9}, summary=cell.id)
+    entry = store.put(
+        "profile",
+        cell.key,
+        {"log.txt": b"hello", "big.bin": source},
+        cell.to_dict(),
+        {"accuracy": 0.9},
+        summary=cell.id,
+    )
     assert entry.path == store.root / "profile" / cell.key[:2] / cell.key
     source.write_bytes(b"changed")  # the entry holds a copy
     got = store.get("profile", cell.key)
@@ -145,8 +158,11 @@ def test_put_refuses_existing_entry_unless_replace(store: Store) -> None:
         (lambda s: s.put("profile", KEY, {MANIFEST: b""}, {}), ValueError, "file name"),
         (lambda s: s.put("profile", KEY, {"x": "text"}, {}), TypeError, "bytes"),
         (lambda s: s.put("profile", KEY, {"x": b""}, {"t": (1, {2})}), TypeError, "JSON-able"),
-        (lambda s: s.put("profile", KEY, {"x": Path("/nonexistent/file")}, {}), FileNotFoundError,
-         "not a file"),
+        (
+            lambda s: s.put("profile", KEY, {"x": Path("/nonexistent/file")}, {}),
+            FileNotFoundError,
+            "not a file",
+        ),
     ],
 )
 def test_put_validates_its_arguments(store: Store, call, error, words) -> None:
@@ -180,8 +196,9 @@ def test_flipped_byte_is_detected_and_recomputed(store: Store) -> None:
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(which=st.sampled_from(["a.bin", "b.txt", MANIFEST]), offset=st.integers(0, 10**4),
-       bit=st.integers(0, 7))
+@given(
+    which=st.sampled_from(["a.bin", "b.txt", MANIFEST]), offset=st.integers(0, 10**4), bit=st.integers(0, 7)
+)
 def test_any_flipped_bit_is_never_returned(tmp_path: Path, which: str, offset: int, bit: int) -> None:
     # the manifest carries its own checksum, so a flip anywhere in the entry is caught
     store = Store(tmp_path / f"s{which}{offset}{bit}")
@@ -197,8 +214,12 @@ def test_any_flipped_bit_is_never_returned(tmp_path: Path, which: str, offset: i
     [
         (lambda e: (e.path / MANIFEST).unlink(), "partial: no manifest.json"),
         (lambda e: (e.path / MANIFEST).write_text("{not json"), "not a valid manifest"),
-        (lambda e: (e.path / MANIFEST).write_text(
-            (e.path / MANIFEST).read_text().replace('"n": 1', '"n": 2')), "its own checksum"),
+        (
+            lambda e: (e.path / MANIFEST).write_text(
+                (e.path / MANIFEST).read_text().replace('"n": 1', '"n": 2')
+            ),
+            "its own checksum",
+        ),
         (lambda e: e.file("a.bin").unlink(), "'a.bin' listed in the manifest is missing"),
         (lambda e: e.file("a.bin").write_bytes(b"alph"), "'a.bin' has 4 bytes"),
         (lambda e: (e.path / "stray.bin").write_bytes(b""), "unexpected file 'stray.bin'"),
@@ -289,7 +310,9 @@ def test_failed_create_keeps_its_progress(store: Store) -> None:
     with pytest.raises(RuntimeError, match="out of memory"):
         store.get_or_create("training", KEY, fail, SETTINGS)
     assert store.get("training", KEY) is None
-    entry = store.get_or_create("training", KEY, lambda work: {"m": (work / "epoch1.pt").read_bytes()}, SETTINGS)
+    entry = store.get_or_create(
+        "training", KEY, lambda work: {"m": (work / "epoch1.pt").read_bytes()}, SETTINGS
+    )
     assert entry.file("m").read_bytes() == b"progress"
 
 
@@ -330,8 +353,9 @@ def test_workdir_survives_sigkill_and_resumes(store: Store) -> None:
 
 def test_two_processes_compute_once_and_share_the_result(store: Store, tmp_path: Path) -> None:
     counter, go = tmp_path / "count.txt", tmp_path / "go"
-    procs = [_worker("create", str(store.root), "profile", KEY, str(counter), str(go), "0.5")
-             for _ in range(2)]
+    procs = [
+        _worker("create", str(store.root), "profile", KEY, str(counter), str(go), "0.5") for _ in range(2)
+    ]
     go.touch()
     outs = []
     for proc in procs:
@@ -352,8 +376,14 @@ def test_threads_compute_once(store: Store) -> None:
         time.sleep(0.2)
         return {"r": b"once"}
 
-    threads = [threading.Thread(target=lambda: results.append(
-        store.get_or_create("profile", KEY, create, SETTINGS).file("r").read_bytes())) for _ in range(3)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(
+                store.get_or_create("profile", KEY, create, SETTINGS).file("r").read_bytes()
+            )
+        )
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -406,15 +436,18 @@ def test_lock_is_reentrant_and_store_pickles(store: Store) -> None:
 
 
 def test_ls_verify_gc(store: Store) -> None:
-    keys = {name: hashlib.sha256(name.encode()).hexdigest() for name in
-            ["good", "corrupt", "partial", "working", "busy"]}
+    keys = {
+        name: hashlib.sha256(name.encode()).hexdigest()
+        for name in ["good", "corrupt", "partial", "working", "busy"]
+    }
     good = _put(store, keys["good"])
     store.workdir("profile", keys["good"])  # orphaned: its entry is complete
     _flip_byte(_put(store, keys["corrupt"]).file("a.bin"))
     (_put(store, keys["partial"]).path / MANIFEST).unlink()
     work = store.workdir("profile", keys["working"])  # progress of an entry not yet made
     (work / "epoch3.pt").write_bytes(b"progress")
-    (work / ".epoch4.pt.123.deadbeef.tmp").write_bytes(b"half")  # a killed atomic_write
+    killed = temp_name(work / "epoch4.pt")  # a killed atomic_write left its temporary file
+    killed.write_bytes(b"half")
     (store.root / ".tmp" / f"profile--{keys['working']}--1-abcd").mkdir(parents=True)  # killed put
     _flip_byte(_put(store, keys["busy"]).file("b.txt"))
 
@@ -422,7 +455,10 @@ def test_ls_verify_gc(store: Store) -> None:
     by_key = {r.key: r for r in store.ls(verify=True)}
     names = {v: k for k, v in keys.items()}
     assert {names[k]: r.status for k, r in by_key.items()} == {
-        "good": "complete", "corrupt": "corrupt", "partial": "partial", "working": "working",
+        "good": "complete",
+        "corrupt": "corrupt",
+        "partial": "partial",
+        "working": "working",
         "busy": "corrupt",
     }
     assert quick[keys["corrupt"]] == "complete"  # ls without verify checks sizes only
@@ -439,13 +475,16 @@ def test_ls_verify_gc(store: Store) -> None:
     assert store.path("profile", keys["corrupt"]) in removed
     assert store.path("profile", keys["partial"]) in removed
     assert store.root / ".work" / "profile" / keys["good"] in removed
-    assert ".epoch4.pt.123.deadbeef.tmp" in removed_names
+    assert killed.name in removed_names
     assert f"profile--{keys['working']}--1-abcd" in removed_names
     assert store.path("profile", keys["busy"]).exists()
     assert (work / "epoch3.pt").exists()  # resumable progress is kept
     assert store.get("profile", keys["good"]) == good
     assert {names[r.key]: r.status for r in store.ls(verify=True)} == {
-        "good": "complete", "working": "working", "busy": "corrupt"}
+        "good": "complete",
+        "working": "working",
+        "busy": "corrupt",
+    }
 
     with pytest.warns(CorruptEntryWarning):
         assert store.get("profile", keys["busy"]) is None  # moved aside to .quarantine
@@ -458,14 +497,17 @@ def test_ls_verify_gc(store: Store) -> None:
 def test_maintenance_refuses_a_directory_that_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "documents" / "ab" / "abc").mkdir(parents=True)
     store = Store(tmp_path)
-    for call in (store.ls, store.verify, store.gc, lambda: _put(store), lambda: store.workdir("profile", KEY)):
+    calls = (store.ls, store.verify, store.gc, lambda: _put(store), lambda: store.workdir("profile", KEY))
+    for call in calls:
         with pytest.raises(NotAStoreError, match="not a crlm-bench store"):
             call()
     assert (tmp_path / "documents" / "ab" / "abc").is_dir()
     assert Store(tmp_path / "missing").gc() == [] and Store(tmp_path / "missing").ls() == []
 
 
-def test_a_concurrent_creator_finishing_mid_check_is_not_a_foreign_directory(store: Store, monkeypatch) -> None:
+def test_a_concurrent_creator_finishing_mid_check_is_not_a_foreign_directory(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two threads open a fresh store: the other one puts the marker in place (and its first lock
     directory) between this one's look for the marker and its look at the directory's contents."""
     listing, root, pending = Path.iterdir, store.root, [True]
@@ -480,13 +522,17 @@ def test_a_concurrent_creator_finishing_mid_check_is_not_a_foreign_directory(sto
     root.mkdir()
     monkeypatch.setattr(Path, "iterdir", creator_finishes_first)
     assert store.ensure_root() == store.root
-    assert store.get_or_create("profile", KEY, lambda work: {"r": b"once"}, SETTINGS).file("r").read_bytes() == b"once"
+    entry = store.get_or_create("profile", KEY, lambda work: {"r": b"once"}, SETTINGS)
+    assert entry.file("r").read_bytes() == b"once"
 
 
 def test_gc_ignores_what_the_store_did_not_make(store: Store) -> None:
     _put(store)
-    foreign = [store.root / "notes.txt", store.root / "profile" / "zz" / "not-a-key-dir",
-               store.root / "profile" / "README"]
+    foreign = [
+        store.root / "notes.txt",
+        store.root / "profile" / "zz" / "not-a-key-dir",
+        store.root / "profile" / "README",
+    ]
     foreign[1].mkdir(parents=True)
     foreign[0].write_text("mine")
     foreign[2].write_text("mine")
@@ -506,9 +552,17 @@ def test_tensors_round_trip(tmp_path: Path) -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     model(torch.randn(4, 3)).sum().backward()
     optimizer.step()
-    obj = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3,
-           "accuracy": 0.5, "rng": torch.get_rng_state(), "shape": torch.Size([2, 3]),
-           "dtype": torch.float64, "names": ["a", ("b", None)], "ordered": OrderedDict(x=1)}
+    obj = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": 3,
+        "accuracy": 0.5,
+        "rng": torch.get_rng_state(),
+        "shape": torch.Size([2, 3]),
+        "dtype": torch.float64,
+        "names": ["a", ("b", None)],
+        "ordered": OrderedDict(x=1),
+    }
     path = tmp_path / "ckpt.pt"
     save_tensors(path, obj)
     back = load_tensors(path)
@@ -557,8 +611,10 @@ def test_save_tensors_refuses_what_load_tensors_would(tmp_path: Path) -> None:
 def test_frames_round_trip(tmp_path: Path) -> None:
     import pandas as pd
 
-    df = pd.DataFrame({"probe": ["input", "layer1", "fc"], "mapc": [0.1, 2.5, float("nan")],
-                       "depth": [0, 5, 18]}, index=pd.Index([10, 11, 12], name="row"))
+    df = pd.DataFrame(
+        {"probe": ["input", "layer1", "fc"], "mapc": [0.1, 2.5, float("nan")], "depth": [0, 5, 18]},
+        index=pd.Index([10, 11, 12], name="row"),
+    )
     path = tmp_path / "profile.parquet"
     save_frame(path, df)
     pd.testing.assert_frame_equal(load_frame(path), df)

@@ -1,4 +1,5 @@
-"""CAML principal curvatures, MAPC and the curvature invariants: exactness, invariance, accuracy, bad input."""
+"""CAML principal curvatures, MAPC and the curvature invariants: exactness, invariance, accuracy,
+bad input."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from hypothesis import strategies as st
 from crlm_bench.geometry import (
     Invariants,
     UnderdeterminedFitWarning,
+    curvature,
     curvature_invariants,
     knn,
+    manifolds,
     mapc,
     n_coefficients,
     principal_curvatures,
 )
-from crlm_bench.geometry import curvature, manifolds
 from tests import tolerances as tol
 from tests.geometry import curvature_cases as cases
 
@@ -59,7 +61,7 @@ def quadric_patch(seed: int, dim: int, codim: int, ambient: int, n: int, k: int,
         z = 0.5 * torch.einsum("...i,aij,...j->...a", x, a, x) + 0.1 * (x @ c.T) ** 3
         out = torch.zeros(*x.shape[:-1], ambient, dtype=F64)
         out[..., :dim] = x
-        out[..., dim:dim + codim] = z
+        out[..., dim : dim + codim] = z
         return out
 
     base = 0.3 * torch.rand(n, dim, generator=g, dtype=F64)
@@ -98,8 +100,9 @@ def test_gram_agrees_with_svd_float64(seed, dim, codim, ambient, k):
 def test_invariants_equal_those_of_the_hessians(seed, dim, codim, ambient, k):
     pts, nbs = quadric_patch(seed, dim, codim, ambient, n=5, k=k, noise=1e-4)
     _, hess = principal_curvatures(pts, nbs, dim, method="svd", return_hessians=True)
-    assert_invariants_close(curvature_invariants(pts, nbs, dim), Invariants.from_hessians(hess),
-                            tol.INVARIANTS_VS_HESSIANS_RTOL)
+    assert_invariants_close(
+        curvature_invariants(pts, nbs, dim), Invariants.from_hessians(hess), tol.INVARIANTS_VS_HESSIANS_RTOL
+    )
 
 
 def test_invariants_fall_back_when_subspace_iteration_does_not_converge():
@@ -115,8 +118,9 @@ def test_invariants_fall_back_when_subspace_iteration_does_not_converge():
 def test_column_sketch_saves_an_iteration(monkeypatch, sketch_steps, converges):
     """The warm start is what lets the benchmark's spectrum converge in 3 iterations (random: 4)."""
     n, k, big_d, dim, spread, noise = cases.WARM_START_CASE
-    case = manifolds.sphere_patches(n, k, dim, 1.0, ambient=big_d, spread=spread, noise=noise, seed=0,
-                                    dtype=torch.float32)
+    case = manifolds.sphere_patches(
+        n, k, dim, 1.0, ambient=big_d, spread=spread, noise=noise, seed=0, dtype=torch.float32
+    )
     monkeypatch.setattr(curvature, "SKETCH_STEPS", sketch_steps)
     delta = case.neighbours - case.points[:, None, :]
     _, ok = curvature._tangent_coordinates(delta, dim, 1e-5, cases.WARM_START_ITERATIONS)
@@ -153,7 +157,10 @@ def test_float32_within_tolerance_of_float64():
     i32 = curvature_invariants(pts.float(), nbs.float(), dim)
     for f in FIELDS:
         assert getattr(i32, f).dtype == torch.float32
-        assert rel_err(float(getattr(i32, f).median()), float(getattr(i64, f).median())) <= tol.FLOAT32_VS_FLOAT64_RTOL
+        assert (
+            rel_err(float(getattr(i32, f).median()), float(getattr(i64, f).median()))
+            <= tol.FLOAT32_VS_FLOAT64_RTOL
+        )
 
 
 def test_float32_gram_loses_directions_below_its_resolution():
@@ -170,13 +177,15 @@ def test_float32_gram_loses_directions_below_its_resolution():
 # ------------------------------------------------------------------------------------------
 # invariance (hypothesis)
 
-geometry_params = st.fixed_dictionaries({
-    "seed": st.integers(0, 2**16),
-    "dim": st.integers(1, 3),
-    "pad": st.integers(1, 6),
-    "extra_k": st.integers(0, 10),
-    "method": st.sampled_from(["gram", "svd"]),
-})
+geometry_params = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "dim": st.integers(1, 3),
+        "pad": st.integers(1, 6),
+        "extra_k": st.integers(0, 10),
+        "method": st.sampled_from(["gram", "svd"]),
+    }
+)
 
 
 def _codim1_patch(p):
@@ -197,8 +206,11 @@ def test_invariant_under_rotation_and_translation(p):
     after = principal_curvatures(moved_pts, moved_nbs, dim, method=p["method"])
     # the codimension-1 spectrum is the first normal direction; the others are ~0
     torch.testing.assert_close(after[:, 0], before[:, 0], rtol=tol.INVARIANCE_RTOL, atol=tol.INVARIANCE_RTOL)
-    assert_invariants_close(curvature_invariants(moved_pts, moved_nbs, dim), curvature_invariants(pts, nbs, dim),
-                            tol.INVARIANCE_RTOL)
+    assert_invariants_close(
+        curvature_invariants(moved_pts, moved_nbs, dim),
+        curvature_invariants(pts, nbs, dim),
+        tol.INVARIANCE_RTOL,
+    )
 
 
 @given(geometry_params)
@@ -209,10 +221,14 @@ def test_invariant_under_permutation_of_points_and_neighbours(p):
     kperm = torch.randperm(nbs.shape[1], generator=g)
     before = principal_curvatures(pts, nbs, dim, method=p["method"])
     after = principal_curvatures(pts[perm], nbs[perm][:, kperm], dim, method=p["method"])
-    torch.testing.assert_close(after[:, 0], before[perm, 0], rtol=tol.INVARIANCE_RTOL, atol=tol.INVARIANCE_RTOL)
+    torch.testing.assert_close(
+        after[:, 0], before[perm, 0], rtol=tol.INVARIANCE_RTOL, atol=tol.INVARIANCE_RTOL
+    )
     inv_a = curvature_invariants(pts[perm], nbs[perm][:, kperm], dim)
     inv_b = curvature_invariants(pts, nbs, dim)
-    assert_invariants_close(inv_a, Invariants(*(getattr(inv_b, f)[perm] for f in FIELDS)), tol.INVARIANCE_RTOL)
+    assert_invariants_close(
+        inv_a, Invariants(*(getattr(inv_b, f)[perm] for f in FIELDS)), tol.INVARIANCE_RTOL
+    )
 
 
 @given(geometry_params, st.integers(1, 20))
@@ -223,8 +239,11 @@ def test_invariant_under_zero_padding(p, extra):
     before = principal_curvatures(pts, nbs, dim, method=p["method"])
     after = principal_curvatures(padded_pts, padded_nbs, dim, method=p["method"])
     torch.testing.assert_close(after[:, 0], before[:, 0], rtol=tol.INVARIANCE_RTOL, atol=tol.INVARIANCE_RTOL)
-    assert_invariants_close(curvature_invariants(padded_pts, padded_nbs, dim), curvature_invariants(pts, nbs, dim),
-                            tol.INVARIANCE_RTOL)
+    assert_invariants_close(
+        curvature_invariants(padded_pts, padded_nbs, dim),
+        curvature_invariants(pts, nbs, dim),
+        tol.INVARIANCE_RTOL,
+    )
 
 
 @given(geometry_params, st.floats(0.01, 100.0))
@@ -232,10 +251,19 @@ def test_curvature_scales_inversely_with_the_points(p, s):
     (pts, nbs), dim, _ = _codim1_patch(p)
     before = principal_curvatures(pts, nbs, dim, method=p["method"])
     after = principal_curvatures(s * pts, s * nbs, dim, method=p["method"])
-    torch.testing.assert_close(after[:, 0], before[:, 0] / s, rtol=tol.INVARIANCE_RTOL,
-                               atol=tol.INVARIANCE_RTOL * float(before.abs().max()) / s)
-    assert_invariants_close(curvature_invariants(s * pts, s * nbs, dim), curvature_invariants(pts, nbs, dim),
-                            tol.INVARIANCE_RTOL, scale_power=(1, 1, 2), scale=1 / s)
+    torch.testing.assert_close(
+        after[:, 0],
+        before[:, 0] / s,
+        rtol=tol.INVARIANCE_RTOL,
+        atol=tol.INVARIANCE_RTOL * float(before.abs().max()) / s,
+    )
+    assert_invariants_close(
+        curvature_invariants(s * pts, s * nbs, dim),
+        curvature_invariants(pts, nbs, dim),
+        tol.INVARIANCE_RTOL,
+        scale_power=(1, 1, 2),
+        scale=1 / s,
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -247,8 +275,11 @@ def test_sphere_invariants_accuracy(dim, radius, n, ambient, band):
     s = manifolds.sphere(n, dim, radius, ambient=ambient, seed=dim)
     pts, nbs = knn_neighbourhoods(s.points, k_for(dim), 200)
     inv = curvature_invariants(pts, nbs, dim)
-    truth = {"sff_norm": math.sqrt(dim) / radius, "mean_curvature": 1 / radius,
-             "scalar_curvature": dim * (dim - 1) / radius**2}
+    truth = {
+        "sff_norm": math.sqrt(dim) / radius,
+        "mean_curvature": 1 / radius,
+        "scalar_curvature": dim * (dim - 1) / radius**2,
+    }
     for field, rtol in tol.SPHERE_RTOL[band].items():
         got = float(getattr(inv, field).median())
         if truth[field] == 0:
@@ -310,8 +341,12 @@ def test_clifford_torus_invariants(a, b, n, ambient):
     inv = curvature_invariants(pts, nbs, 2)
     true_sff = math.sqrt(1 / a**2 + 1 / b**2)
     assert rel_err(float(inv.sff_norm.median()), true_sff) <= tol.SPHERE_RTOL["low"]["sff_norm"]
-    assert rel_err(float(inv.mean_curvature.median()), true_sff / 2) <= tol.SPHERE_RTOL["low"]["mean_curvature"]
-    assert abs(float(inv.scalar_curvature.median())) <= tol.SPHERE_RTOL["low"]["scalar_curvature"] * true_sff**2
+    assert (
+        rel_err(float(inv.mean_curvature.median()), true_sff / 2) <= tol.SPHERE_RTOL["low"]["mean_curvature"]
+    )
+    assert (
+        abs(float(inv.scalar_curvature.median())) <= tol.SPHERE_RTOL["low"]["scalar_curvature"] * true_sff**2
+    )
 
 
 @pytest.mark.parametrize("k_dim,j_dim,radius,n,ambient", cases.CYLINDER_CASES)
@@ -320,8 +355,13 @@ def test_cylinder_invariants(k_dim, j_dim, radius, n, ambient):
     dim = k_dim + j_dim
     pts, nbs = knn_neighbourhoods(s.points, k_for(dim), 200)
     inv = curvature_invariants(pts, nbs, dim)
-    assert rel_err(float(inv.sff_norm.median()), math.sqrt(k_dim) / radius) <= tol.SPHERE_RTOL["low"]["sff_norm"]
-    assert rel_err(float(inv.mean_curvature.median()), k_dim / (radius * dim)) <= tol.SPHERE_RTOL["low"]["mean_curvature"]
+    assert (
+        rel_err(float(inv.sff_norm.median()), math.sqrt(k_dim) / radius) <= tol.SPHERE_RTOL["low"]["sff_norm"]
+    )
+    assert (
+        rel_err(float(inv.mean_curvature.median()), k_dim / (radius * dim))
+        <= tol.SPHERE_RTOL["low"]["mean_curvature"]
+    )
 
 
 def test_mapc_is_mean_absolute_value():
@@ -382,7 +422,9 @@ def test_underdetermined_fit_is_refused_unless_allowed():
         kappa = principal_curvatures(pts, nbs, 3, allow_underdetermined=True)
     assert kappa.shape == (2, 3, 3) and bool(torch.isfinite(kappa).all())
     with pytest.warns(UnderdeterminedFitWarning):
-        _, hess = principal_curvatures(pts, nbs, 3, method="svd", allow_underdetermined=True, return_hessians=True)
+        _, hess = principal_curvatures(
+            pts, nbs, 3, method="svd", allow_underdetermined=True, return_hessians=True
+        )
     with pytest.warns(UnderdeterminedFitWarning):
         inv = curvature_invariants(pts, nbs, 3, allow_underdetermined=True)
     assert_invariants_close(inv, Invariants.from_hessians(hess), tol.INVARIANTS_VS_HESSIANS_RTOL)

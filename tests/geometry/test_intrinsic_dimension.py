@@ -74,12 +74,18 @@ def test_twonn_finite_and_positive(n, ambient, seed):
     assert np.isfinite(est) and est > 0
 
 
-@pytest.mark.parametrize("bad,match", [
-    (torch.zeros(2, 3), r"at least 3"),
-    (torch.zeros(5), r"shape \(n, D\)"),
-    (torch.tensor([[0.0, 1.0], [float("nan"), 1.0], [2.0, 0.0], [3.0, float("inf")]]), r"NaN or Inf in 2 of 4 rows"),
-    (torch.zeros(10, 3), r"at least 3 distinct"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (torch.zeros(2, 3), r"at least 3"),
+        (torch.zeros(5), r"shape \(n, D\)"),
+        (
+            torch.tensor([[0.0, 1.0], [float("nan"), 1.0], [2.0, 0.0], [3.0, float("inf")]]),
+            r"NaN or Inf in 2 of 4 rows",
+        ),
+        (torch.zeros(10, 3), r"at least 3 distinct"),
+    ],
+)
 @pytest.mark.filterwarnings("ignore::crlm_bench.geometry.DuplicatePointsWarning")  # the all-duplicates case
 def test_twonn_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -94,7 +100,9 @@ def test_twonn_fraction_is_checked():
 @pytest.mark.parametrize("rank,ambient,n", cases.PCA_CASES)
 def test_pca_dimension_of_a_subspace(rank, ambient, n):
     g = torch.Generator().manual_seed(rank)
-    x = torch.randn(n, rank, generator=g, dtype=torch.float64) @ torch.randn(rank, ambient, generator=g, dtype=torch.float64)
+    x = torch.randn(n, rank, generator=g, dtype=torch.float64) @ torch.randn(
+        rank, ambient, generator=g, dtype=torch.float64
+    )
     assert 1 <= pca_dimension(x) <= rank
     assert pca_dimension(x, variance=0.999) == rank
 
@@ -109,7 +117,9 @@ def test_pca_dimension_standardises_features():
 
 def test_pca_dimension_uses_the_gram_route_for_wide_data():
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(50, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 5000, generator=g, dtype=torch.float64)
+    x = torch.randn(50, 3, generator=g, dtype=torch.float64) @ torch.randn(
+        3, 5000, generator=g, dtype=torch.float64
+    )
     assert pca_dimension(x, 0.999) == 3
 
 

@@ -141,7 +141,10 @@ def _residual(name: str, kwargs: dict, y: torch.Tensor) -> torch.Tensor:
         k = kwargs["sphere_dim"]
         ext = kwargs.get("extent", 1.0)
         return torch.cat(
-            [y[:, : k + 1].norm(dim=1) - kwargs.get("radius", 1.0), (y[:, k + 1 :].abs() - ext).clamp(min=0).flatten()]
+            [
+                y[:, : k + 1].norm(dim=1) - kwargs.get("radius", 1.0),
+                (y[:, k + 1 :].abs() - ext).clamp(min=0).flatten(),
+            ]
         )
     if name == "flat":
         return (y.abs() - kwargs.get("extent", 1.0)).clamp(min=0).flatten()
@@ -154,7 +157,9 @@ def _residual(name: str, kwargs: dict, y: torch.Tensor) -> torch.Tensor:
         ball = (x.norm(dim=1) - kwargs.get("extent", 0.5)).clamp(min=0)
         return torch.cat([graph.flatten(), ball])
     if name == "clifford_torus":
-        return torch.cat([y[:, :2].norm(dim=1) - kwargs.get("a", 1.0), y[:, 2:].norm(dim=1) - kwargs.get("b", 1.0)])
+        return torch.cat(
+            [y[:, :2].norm(dim=1) - kwargs.get("a", 1.0), y[:, 2:].norm(dim=1) - kwargs.get("b", 1.0)]
+        )
     raise KeyError(name)
 
 
@@ -177,7 +182,9 @@ def _graph_map(a: torch.Tensor):
     return embed
 
 
-def _independent_hessians(a: torch.Tensor, x: torch.Tensor, h: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+def _independent_hessians(
+    a: torch.Tensor, x: torch.Tensor, h: float = 1e-3
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Second fundamental form at x by a route that shares nothing with the module: derivatives of
     the embedding by central finite differences (exact for quadratics up to rounding), tangent and
     normal frames from a full QR of the tangent vectors (not g^{-1/2}), II(∂_i, ∂_j) = ⟨∂_ij X, ν⟩,
@@ -190,9 +197,11 @@ def _independent_hessians(a: torch.Tensor, x: torch.Tensor, h: float = 1e-3) -> 
     for i in range(dim):
         for j in range(dim):
             second[i, j] = (
-                embed(x + eye[i] + eye[j]) - embed(x + eye[i] - eye[j])
-                - embed(x - eye[i] + eye[j]) + embed(x - eye[i] - eye[j])
-            ) / (4 * h * h)  # fmt: skip
+                embed(x + eye[i] + eye[j])
+                - embed(x + eye[i] - eye[j])
+                - embed(x - eye[i] + eye[j])
+                + embed(x - eye[i] - eye[j])
+            ) / (4 * h * h)
     q, r = torch.linalg.qr(tangents, mode="complete")
     normals = q[:, dim:]  # (D0, c)
     lower = torch.einsum("ijd,dg->gij", second, normals)  # L^γ_ij
@@ -247,7 +256,9 @@ def test_flat_is_flat():
 @pytest.mark.parametrize("a, b, sff, mean", TORUS_CASES)
 def test_clifford_torus_closed_forms(a, b, sff, mean):
     s = clifford_torus(8, a, b, seed=1)
-    assert s.dim == 2 and s.points.shape == (8, 4) and s.curvatures is None and s.hessians.shape == (8, 2, 2, 2)
+    assert (
+        s.dim == 2 and s.points.shape == (8, 4) and s.curvatures is None and s.hessians.shape == (8, 2, 2, 2)
+    )
     _assert_constant(s.invariants.sff_norm, sff)
     _assert_constant(s.invariants.mean_curvature, mean)
     _assert_constant(s.invariants.scalar_curvature, 0.0)
@@ -258,8 +269,13 @@ def test_clifford_torus_closed_forms(a, b, sff, mean):
 
 
 @PROPERTY
-@given(n=st.integers(1, 16), dim=st.integers(1, 5), extra=st.integers(0, 3),
-       radius=st.floats(0.1, 10.0), seed=st.integers(0, 2**16))  # fmt: skip
+@given(
+    n=st.integers(1, 16),
+    dim=st.integers(1, 5),
+    extra=st.integers(0, 3),
+    radius=st.floats(0.1, 10.0),
+    seed=st.integers(0, 2**16),
+)
 def test_sphere_points_on_sphere(n, dim, extra, radius, seed):
     s = sphere(n, dim, radius, ambient=dim + 1 + extra, seed=seed)
     assert s.points.shape == (n, dim + 1 + extra) and s.construction_dim == dim + 1
@@ -271,8 +287,15 @@ def test_sphere_points_on_sphere(n, dim, extra, radius, seed):
 
 
 @PROPERTY
-@given(n=st.integers(1, 16), k=st.integers(1, 3), j=st.integers(0, 3), radius=st.floats(0.1, 5.0),
-       extent=st.floats(0.1, 5.0), extra=st.integers(0, 2), seed=st.integers(0, 2**16))  # fmt: skip
+@given(
+    n=st.integers(1, 16),
+    k=st.integers(1, 3),
+    j=st.integers(0, 3),
+    radius=st.floats(0.1, 5.0),
+    extent=st.floats(0.1, 5.0),
+    extra=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
 def test_cylinder_points_on_cylinder(n, k, j, radius, extent, extra, seed):
     kw = dict(sphere_dim=k, flat_dim=j, radius=radius, extent=extent)
     s = cylinder(n, ambient=k + 1 + j + extra, seed=seed, **kw)
@@ -288,15 +311,24 @@ def test_torus_coordinate_norms(n, a, b, seed):
 
 
 @PROPERTY
-@given(n=st.integers(1, 16), c=st.integers(1, 3), dim=st.integers(1, 4), scale=st.floats(0.1, 5.0),
-       extent=st.floats(0.05, 2.0), a_seed=st.integers(0, 2**16), seed=st.integers(0, 2**16))  # fmt: skip
+@given(
+    n=st.integers(1, 16),
+    c=st.integers(1, 3),
+    dim=st.integers(1, 4),
+    scale=st.floats(0.1, 5.0),
+    extent=st.floats(0.05, 2.0),
+    a_seed=st.integers(0, 2**16),
+    seed=st.integers(0, 2**16),
+)
 def test_paraboloid_graph_equation(n, c, dim, scale, extent, a_seed, seed):
     a = _random_symmetric(a_seed, c, dim, scale)
     a_in = a[0] if c == 1 else a
     s = paraboloid(n, a_in, extent=extent, seed=seed)
     assert s.dim == dim and s.construction_dim == dim + c and s.hessians.shape == (n, c, dim, dim)
     y = undo_embedding(s)
-    assert float(_residual("paraboloid", dict(A=a, extent=extent), y).abs().max()) < TOL["on_manifold"] * _scale(s)
+    assert float(_residual("paraboloid", dict(A=a, extent=extent), y).abs().max()) < TOL[
+        "on_manifold"
+    ] * _scale(s)
     assert float(y[0].abs().max()) < TOL["on_manifold"] * _scale(s)  # include_origin: point 0 is x = 0
     assert (s.curvatures is None) == (c > 1)
 
@@ -305,7 +337,9 @@ def test_paraboloid_graph_equation(n, c, dim, scale, extent, a_seed, seed):
 # the embedding
 
 
-@pytest.mark.parametrize("name, kwargs", SAMPLE_SPECS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SAMPLE_SPECS)])
+@pytest.mark.parametrize(
+    "name, kwargs", SAMPLE_SPECS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SAMPLE_SPECS)]
+)
 def test_embedding_is_an_isometry(name, kwargs):
     s = _make(name, 12, seed=5, **kwargs)
     y = undo_embedding(s)
@@ -319,8 +353,12 @@ def test_embedding_is_an_isometry(name, kwargs):
 
 
 @PROPERTY
-@given(name_kwargs=st.sampled_from(SAMPLE_SPECS), n=st.integers(2, 12), extra=st.integers(0, 3),
-       seed=st.integers(0, 2**16))  # fmt: skip
+@given(
+    name_kwargs=st.sampled_from(SAMPLE_SPECS),
+    n=st.integers(2, 12),
+    extra=st.integers(0, 3),
+    seed=st.integers(0, 2**16),
+)
 def test_isometry_property(name_kwargs, n, extra, seed):
     name, kwargs = name_kwargs
     base = _make(name, 1, **kwargs).construction_dim
@@ -360,12 +398,19 @@ def test_paraboloid_general_points_match_independent_route(a):
         torch.testing.assert_close(mine, theirs, rtol=tol, atol=tol)
         if a64.shape[0] == 1:  # orient the QR normal like the module's, (−∇f, 1)/W
             sign = 1.0 if float(normals[-1, 0]) > 0 else -1.0
-            torch.testing.assert_close(s.curvatures[p], torch.linalg.eigvalsh(sign * hess[0]), rtol=tol, atol=tol)
+            torch.testing.assert_close(
+                s.curvatures[p], torch.linalg.eigvalsh(sign * hess[0]), rtol=tol, atol=tol
+            )
 
 
 @PROPERTY
-@given(dim=st.integers(1, 4), scale=st.floats(0.1, 5.0), extent=st.floats(0.05, 2.0),
-       a_seed=st.integers(0, 2**16), seed=st.integers(0, 2**16))  # fmt: skip
+@given(
+    dim=st.integers(1, 4),
+    scale=st.floats(0.1, 5.0),
+    extent=st.floats(0.05, 2.0),
+    a_seed=st.integers(0, 2**16),
+    seed=st.integers(0, 2**16),
+)
 def test_paraboloid_codim1_shape_operator_route(dim, scale, extent, a_seed, seed):
     """κ = eig(g^{-1} A / W), W = √(1+|∇f|²), g = I + ∇f∇fᵀ (non-symmetric eig, in NumPy), and the
     invariants are Σκ², |Σκ|/dim, (Σκ)² − Σκ²."""
@@ -427,7 +472,9 @@ def test_graph_second_fundamental_form_is_symmetric_and_batched():
 # noise, seeds, dtype, device
 
 
-@pytest.mark.parametrize("name, kwargs", SAMPLE_SPECS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SAMPLE_SPECS)])
+@pytest.mark.parametrize(
+    "name, kwargs", SAMPLE_SPECS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SAMPLE_SPECS)]
+)
 def test_noise_moves_points_not_truth(name, kwargs):
     clean = _make(name, 200, seed=8, **kwargs)
     noisy = _make(name, 200, seed=8, noise=0.05, **kwargs)
@@ -437,7 +484,9 @@ def test_noise_moves_points_not_truth(name, kwargs):
     for field in ("sff_norm", "mean_curvature", "scalar_curvature"):
         assert torch.equal(getattr(clean.invariants, field), getattr(noisy.invariants, field))
     assert torch.equal(clean.hessians, noisy.hessians)
-    assert (clean.curvatures is None and noisy.curvatures is None) or torch.equal(clean.curvatures, noisy.curvatures)
+    assert (clean.curvatures is None and noisy.curvatures is None) or torch.equal(
+        clean.curvatures, noisy.curvatures
+    )
     std = float((noisy.points - clean.points).std())  # same clean points: the difference is the noise
     assert 0.04 < std < 0.06
 
@@ -450,12 +499,21 @@ def test_seeds_are_reproducible_and_local():
     assert not torch.allclose(one.points, other.points)
 
 
-@pytest.mark.parametrize("name, kwargs", SAMPLE_SPECS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SAMPLE_SPECS)])
+@pytest.mark.parametrize(
+    "name, kwargs", SAMPLE_SPECS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SAMPLE_SPECS)]
+)
 def test_dtype_and_device_respected(name, kwargs):
     s64 = _make(name, 10, seed=1, **kwargs)
     s32 = _make(name, 10, seed=1, dtype=torch.float32, device="cpu", **kwargs)
-    tensors = [s32.points, s32.rotation, s32.translation, s32.hessians, s32.invariants.sff_norm,
-               s32.invariants.mean_curvature, s32.invariants.scalar_curvature]  # fmt: skip
+    tensors = [
+        s32.points,
+        s32.rotation,
+        s32.translation,
+        s32.hessians,
+        s32.invariants.sff_norm,
+        s32.invariants.mean_curvature,
+        s32.invariants.scalar_curvature,
+    ]
     tensors += [] if s32.curvatures is None else [s32.curvatures]
     assert all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors)
     tol = TOL["float32"]
@@ -477,8 +535,9 @@ def test_samplers_dict_and_names():
         s.dim = 3
 
 
-@pytest.mark.parametrize("sampler, args, kwargs, fragment", BAD_INPUTS,
-                         ids=[f"{b[0].__name__}-{b[3][:24]}" for b in BAD_INPUTS])  # fmt: skip
+@pytest.mark.parametrize(
+    "sampler, args, kwargs, fragment", BAD_INPUTS, ids=[f"{b[0].__name__}-{b[3][:24]}" for b in BAD_INPUTS]
+)
 def test_bad_input_raises_value_error_naming_the_fix(sampler, args, kwargs, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)):
         sampler(*args, **kwargs)

@@ -40,12 +40,34 @@ def make_profile(
     ids = [5.0 + i for i in range(n)] if ids is None else list(ids)
     rows = []
     for neighbourhood, value in (("knn", input_knn), ("perturbation", input_perturbation)):
-        rows.append(dict(probe="input", neighbourhood=neighbourhood, depth=0, relative_depth=0.0, id_mean=20.0,
-                         d=20, m=40, mapc=value, sff_norm_median=sff_input))  # fmt: skip
+        rows.append(
+            dict(
+                probe="input",
+                neighbourhood=neighbourhood,
+                depth=0,
+                relative_depth=0.0,
+                id_mean=20.0,
+                d=20,
+                m=40,
+                mapc=value,
+                sff_norm_median=sff_input,
+            )
+        )
     for i, value in enumerate(latent):
         probe = "linear" if i == n - 1 else "avgpool" if i == n - 2 else f"block{i}"
-        rows.append(dict(probe=probe, neighbourhood="perturbation", depth=i + 1, relative_depth=(i + 1) / n,
-                         id_mean=ids[i], d=round(ids[i]), m=30, mapc=value, sff_norm_median=sff[i]))  # fmt: skip
+        rows.append(
+            dict(
+                probe=probe,
+                neighbourhood="perturbation",
+                depth=i + 1,
+                relative_depth=(i + 1) / n,
+                id_mean=ids[i],
+                d=round(ids[i]),
+                m=30,
+                mapc=value,
+                sff_norm_median=sff[i],
+            )
+        )
     frame = pd.DataFrame(rows)
     frame["total_depth"] = n
     chosen = frame[(frame["depth"] > 0) | (frame["neighbourhood"] == "knn")]
@@ -94,7 +116,12 @@ PROFILE_SHAPE_CASES = [
     # robustness: SFF is flat where MAPC has the paper's shape
     ("sff-flat", PAPER_LIKE, {"sff": [0.05] * 10, "sff_input": 0.05}, {MAIN: True, SFF: False, PERT: True}),
     # robustness: measured with perturbations the input is as curved as the first latent probe
-    ("perturbation-input-curved", PAPER_LIKE, {"input_perturbation": 0.05}, {MAIN: True, SFF: True, PERT: False}),
+    (
+        "perturbation-input-curved",
+        PAPER_LIKE,
+        {"input_perturbation": 0.05},
+        {MAIN: True, SFF: True, PERT: False},
+    ),
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -23,7 +24,7 @@ VARIANTS = {C.variant_name(s, i): (s, i) for s, i in C.VARIANTS}
 
 def run(claim: str, results, variant: str = C.MAIN_VARIANT) -> list[C.Verdict]:
     statistic, input_row = VARIANTS[variant]
-    return C.CLAIMS.get(claim)(results, statistic=statistic, input_row=input_row)
+    return [v for c in C.select([claim]) for v in c(results, statistic=statistic, input_row=input_row)]
 
 
 def only(verdicts: list[C.Verdict], **match) -> C.Verdict:
@@ -49,8 +50,10 @@ def test_spearman_pearson_slope_basic():
     assert C.spearman([1, 2, 3, float("nan"), 4], [1, 2, 3, 0, 4]) == pytest.approx(1.0)  # NaN pairs dropped
 
 
-@given(st.lists(st.integers(-1000, 1000), min_size=3, max_size=12, unique=True),
-       st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=3, max_size=12))
+@given(
+    st.lists(st.integers(-1000, 1000), min_size=3, max_size=12, unique=True),
+    st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=3, max_size=12),
+)
 def test_spearman_matches_scipy_and_is_rank_invariant(x, y):
     n = min(len(x), len(y))
     x, y = x[:n], y[:n]
@@ -100,7 +103,9 @@ def test_threshold_check_and_text():
 
 
 def test_profile_curve_picks_the_input_row_and_statistic():
-    frame = cases.make_profile(cases.PAPER_LIKE, input_perturbation=0.05, sff=[2 * x for x in cases.PAPER_LIKE])
+    frame = cases.make_profile(
+        cases.PAPER_LIKE, input_perturbation=0.05, sff=[2 * x for x in cases.PAPER_LIKE]
+    )
     knn = C.profile_curve(frame, "mapc", "knn")
     pert = C.profile_curve(frame, "mapc", "perturbation")
     sff = C.profile_curve(frame, "sff", "knn")
@@ -127,10 +132,19 @@ def test_cell_result_from_profile():
     frame = cases.make_profile(cases.PAPER_LIKE, accuracy=0.83)
     r = C.CellResult.from_profile(cell, frame)
     assert (r.cell_id, r.dataset, r.model, r.recipe, r.seed, r.epoch, r.epochs) == (
-        cell.id, "fashion-mnist", "resnet8_narrow", "mixup", 2, 4, 10)
+        cell.id,
+        "fashion-mnist",
+        "resnet8_narrow",
+        "mixup",
+        2,
+        4,
+        10,
+    )
     assert r.test_accuracy == pytest.approx(0.83) and r.trained and not r.final
     assert C.CellResult.from_profile("cifar10-vgg16-untrained-s0-e0", frame).trained is False
-    like = SimpleNamespace(id="x", at=3, training=SimpleNamespace(dataset="d", model="m", recipe="baseline", seed=0, epochs=3))
+    like = SimpleNamespace(
+        id="x", at=3, training=SimpleNamespace(dataset="d", model="m", recipe="baseline", seed=0, epochs=3)
+    )
     assert C.CellResult.from_profile(like, frame.drop(columns="test_accuracy")).final
     assert math.isnan(C.CellResult.from_profile(like, frame.drop(columns="test_accuracy")).test_accuracy)
     with pytest.raises(TypeError, match="Cell"):
@@ -144,7 +158,9 @@ def test_cell_result_from_profile():
 # claims, both ways, and the robustness variants
 
 
-@pytest.mark.parametrize("name, latent, kw, expected", cases.PROFILE_SHAPE_CASES, ids=[c[0] for c in cases.PROFILE_SHAPE_CASES])
+@pytest.mark.parametrize(
+    "name, latent, kw, expected", cases.PROFILE_SHAPE_CASES, ids=[c[0] for c in cases.PROFILE_SHAPE_CASES]
+)
 def test_profile_shape(name, latent, kw, expected):
     result = cases.make_result(latent, **kw)
     for variant, holds in expected.items():
@@ -156,12 +172,16 @@ def test_profile_shape(name, latent, kw, expected):
 
 
 def test_profile_shape_skips_untrained_and_unfinished_cells():
-    results = [cases.make_result(cases.PAPER_LIKE, recipe="untrained"),
-               cases.make_result(cases.PAPER_LIKE, epoch=5, epochs=10)]
+    results = [
+        cases.make_result(cases.PAPER_LIKE, recipe="untrained"),
+        cases.make_result(cases.PAPER_LIKE, epoch=5, epochs=10),
+    ]
     assert run("profile-shape", results) == []
 
 
-@pytest.mark.parametrize("name, trained, untrained, kw, expected", cases.UNTRAINED_CASES, ids=[c[0] for c in cases.UNTRAINED_CASES])
+@pytest.mark.parametrize(
+    "name, trained, untrained, kw, expected", cases.UNTRAINED_CASES, ids=[c[0] for c in cases.UNTRAINED_CASES]
+)
 def test_untrained_flattens(name, trained, untrained, kw, expected):
     results = [cases.make_result(trained), cases.make_result(untrained, recipe="untrained", **kw)]
     for variant, holds in expected.items():
@@ -177,15 +197,21 @@ def test_untrained_flattens_needs_both_cells():
 
 
 def _model_results(points, dataset="fashion-mnist"):
-    return [cases.make_result(cases.plateau_then(0.05, 0.1, last), model=m, accuracy=a, dataset=dataset, **kw)
-            for m, a, last, kw in points]
+    return [
+        cases.make_result(cases.plateau_then(0.05, 0.1, last), model=m, accuracy=a, dataset=dataset, **kw)
+        for m, a, last, kw in points
+    ]
 
 
-@pytest.mark.parametrize("name, points, expected", cases.GAP_MODEL_CASES, ids=[c[0] for c in cases.GAP_MODEL_CASES])
+@pytest.mark.parametrize(
+    "name, points, expected", cases.GAP_MODEL_CASES, ids=[c[0] for c in cases.GAP_MODEL_CASES]
+)
 def test_gap_tracks_accuracy_across_models(name, points, expected):
     results = _model_results(points)
     for variant, holds in expected.items():
-        v = only(run("gap-tracks-accuracy", results, variant), statistic="Spearman ρ(gap, accuracy) across models")
+        v = only(
+            run("gap-tracks-accuracy", results, variant), statistic="Spearman ρ(gap, accuracy) across models"
+        )
         assert v.holds is holds, (variant, v.explanation)
         assert v.group == "fashion-mnist" and v.details["n_models"] == 4
         assert abs(v.value) == pytest.approx(1.0)
@@ -202,17 +228,23 @@ def test_gap_across_models_averages_seeds_and_ignores_other_recipes():
     points = cases.GAP_MODEL_CASES[0][1]
     results = _model_results(points) + [
         cases.make_result(cases.plateau_then(0.05, 0.1, 9.0), model=points[0][0], accuracy=0.80, seed=1),
-        cases.make_result(cases.plateau_then(0.05, 0.1, 0.2), model=points[3][0], recipe="mixup", accuracy=0.99),
+        cases.make_result(
+            cases.plateau_then(0.05, 0.1, 0.2), model=points[3][0], recipe="mixup", accuracy=0.99
+        ),
     ]
     v = only(run("gap-tracks-accuracy", results))
     assert len(v.details["models"][points[0][0]]["cells"]) == 2
     assert not v.holds  # seed 1 lifts the least accurate model's mean gap above the others
 
 
-@pytest.mark.parametrize("name, checkpoints, holds", cases.GAP_TRAINING_CASES, ids=[c[0] for c in cases.GAP_TRAINING_CASES])
+@pytest.mark.parametrize(
+    "name, checkpoints, holds", cases.GAP_TRAINING_CASES, ids=[c[0] for c in cases.GAP_TRAINING_CASES]
+)
 def test_gap_tracks_accuracy_along_training(name, checkpoints, holds):
-    results = [cases.make_result(cases.plateau_then(0.05, 0.1, last), epoch=e, epochs=12, accuracy=a)
-               for e, a, last in checkpoints]
+    results = [
+        cases.make_result(cases.plateau_then(0.05, 0.1, last), epoch=e, epochs=12, accuracy=a)
+        for e, a, last in checkpoints
+    ]
     v = only(run("gap-tracks-accuracy", results), statistic="Pearson r(gap, accuracy) along training")
     assert v.holds is holds, v.explanation
     assert v.group == "fashion-mnist/resnet8_narrow/baseline/s0" and v.details["n_checkpoints"] == 6
@@ -220,23 +252,29 @@ def test_gap_tracks_accuracy_along_training(name, checkpoints, holds):
 
 
 def test_gap_along_training_not_evaluable_with_three_checkpoints():
-    results = [cases.make_result(cases.plateau_then(0.05, 0.1, last), epoch=e, epochs=12, accuracy=a)
-               for e, a, last in cases.GAP_TRAINING_TOO_FEW]
+    results = [
+        cases.make_result(cases.plateau_then(0.05, 0.1, last), epoch=e, epochs=12, accuracy=a)
+        for e, a, last in cases.GAP_TRAINING_TOO_FEW
+    ]
     v = only(run("gap-tracks-accuracy", results), statistic="Pearson r(gap, accuracy) along training")
     assert not v.holds and "not evaluable" in v.explanation.lower() and "save_at" in v.explanation
 
 
 @pytest.mark.parametrize("name, networks, expected", cases.ID_CASES, ids=[c[0] for c in cases.ID_CASES])
 def test_id_not_curvature(name, networks, expected):
-    results = [cases.make_result(latent, ids=ids, model=m, **kw)
-               for (latent, ids, kw), m in zip(networks, ("resnet8_narrow", "vgg6_narrow"))]
+    results = [
+        cases.make_result(latent, ids=ids, model=m, **kw)
+        for (latent, ids, kw), m in zip(networks, ("resnet8_narrow", "vgg6_narrow"))
+    ]
     for variant, holds in expected.items():
         v = only(run("id-not-curvature", results, variant))
         assert v.holds is holds, (variant, v.explanation)
         assert v.group == "fashion-mnist" and v.details["n_cells"] == len(networks)
 
 
-@pytest.mark.parametrize("name, plateaus, sff, expected", cases.MIXUP_CASES, ids=[c[0] for c in cases.MIXUP_CASES])
+@pytest.mark.parametrize(
+    "name, plateaus, sff, expected", cases.MIXUP_CASES, ids=[c[0] for c in cases.MIXUP_CASES]
+)
 def test_mixup_flattens(name, plateaus, sff, expected):
     results = cases.mixup_results(plateaus, sff)
     for variant, holds in expected.items():
@@ -255,13 +293,34 @@ def test_mixup_flattens_needs_baseline_and_mixup():
 
 
 def test_claims_registry():
-    assert set(C.CLAIMS.names()) == set(C.PAPER_ORDER)
+    assert [c.name for c in C.ALL_CLAIMS] == [name for name, _ in C.CLAIM_GROUPS]
+    assert set(C.CLAIMS.names()) == {c.name for c in C.ALL_CLAIMS}
+    assert {c.paper_claim for c in C.ALL_CLAIMS} == set(C.PAPER_ORDER)
     with pytest.raises(UnknownNameError, match="profile-shape"):
         C.CLAIMS.get("profile-shap")
     for name in C.CLAIMS.names():
         assert C.CLAIMS.get(name)([]) == []
         with pytest.raises(UnknownNameError):
             C.CLAIMS.get(name)([], statistic="nope")
+    # a paper claim selects all its parts, in the paper's order
+    assert [c.name for c in C.select(["gap-tracks-accuracy"])] == ["gap-across-models", "gap-along-training"]
+
+
+def test_each_claim_knows_where_its_statistic_is_defined():
+    for claim in C.ALL_CLAIMS:
+        path, line = claim.where.rsplit(":", 1)
+        assert path.endswith(claim.name.replace("-", "_") + ".py") and int(line) > 0
+        source = (Path(__file__).resolve().parents[2] / path).read_text().splitlines()
+        assert source[int(line) - 1].startswith("def measure("), (claim.name, claim.where)
+        assert claim.statistic and claim.summary and claim.thresholds
+
+
+def test_thresholds_are_collected_from_the_claim_modules():
+    from crlm_bench.replication.claims import mixup_flattens, profile_shape
+
+    assert C.THRESHOLDS["profile-shape/rise"] is profile_shape.RISE
+    assert C.THRESHOLDS["mixup-flattens/ratio-to-baseline"] is mixup_flattens.RATIO_TO_BASELINE
+    assert len(C.THRESHOLDS) == sum(len(c.thresholds) for c in C.ALL_CLAIMS)
 
 
 def _grid(dataset="fashion-mnist"):
@@ -285,9 +344,13 @@ def test_evaluate_all_covers_every_claim_and_variant():
 def test_a_missing_input_row_drops_only_that_variant():
     grid = [cases.make_result(cases.PAPER_LIKE)]
     frame = grid[0].profile
-    r = C.CellResult(*[getattr(grid[0], f) for f in ("cell_id", "dataset", "model", "recipe", "seed", "epoch",
-                                                    "epochs", "test_accuracy")],
-                     frame[frame.neighbourhood.ne("perturbation") | frame.depth.gt(0)])  # fmt: skip
+    r = C.CellResult(
+        *[
+            getattr(grid[0], f)
+            for f in ("cell_id", "dataset", "model", "recipe", "seed", "epoch", "epochs", "test_accuracy")
+        ],
+        frame[frame.neighbourhood.ne("perturbation") | frame.depth.gt(0)],
+    )
     variants = {v.variant for v in C.evaluate_all([r], claims=["profile-shape"])}
     assert variants == {C.MAIN_VARIANT, "sff/knn-input"}
 
@@ -299,15 +362,25 @@ def test_paper_values_attach_to_paper_cells_in_the_main_variant_only():
     assert "read from the paper's figure common_mapc" in main.paper_source
     assert only(run("profile-shape", results, "sff/knn-input")).paper_value is None
     assert only(run("profile-shape", [cases.make_result(cases.PAPER_LIKE)])).paper_value is None
-    grid = _model_results([(m, a, last, {}) for m, a, last in
-                           zip(("resnet18", "resnet50", "vgg16"), (0.9, 0.92, 0.95), (1.0, 2.0, 3.0))], dataset="cifar10")
+    grid = _model_results(
+        [
+            (m, a, last, {})
+            for m, a, last in zip(("resnet18", "resnet50", "vgg16"), (0.9, 0.92, 0.95), (1.0, 2.0, 3.0))
+        ],
+        dataset="cifar10",
+    )
     v = only(run("gap-tracks-accuracy", grid))
     assert v.paper_value == 0.94 and "acc_vs_mapc_ngap" in v.paper_source
     mix = cases.mixup_results({"baseline": 0.1, "mixup": 0.02}, {})
-    mix = [C.CellResult(r.cell_id, "cifar10", "resnet50", r.recipe, r.seed, r.epoch, r.epochs, r.test_accuracy, r.profile)
-           for r in mix]
+    mix = [
+        C.CellResult(
+            r.cell_id, "cifar10", "resnet50", r.recipe, r.seed, r.epoch, r.epochs, r.test_accuracy, r.profile
+        )
+        for r in mix
+    ]
     assert only(run("mixup-flattens", mix)).paper_value == pytest.approx(
-        math.sqrt(0.003 * 0.015) / math.sqrt(0.03 * 0.1))
+        math.sqrt(0.003 * 0.015) / math.sqrt(0.03 * 0.1)
+    )
 
 
 def test_paper_correlations_recompute_from_the_points():
@@ -317,8 +390,13 @@ def test_paper_correlations_recompute_from_the_points():
         stated = paper.GAP_ACCURACY_CORRELATION[dataset]
         assert C.spearman(gap, acc) == pytest.approx(stated["spearman"].value, abs=0.01)
         assert C.pearson(gap, acc) == pytest.approx(stated["pearson"].value, abs=0.01)
-    values = [*paper.ACCURACY_AND_GAP.values(), *paper.MAPC_PROFILES.values(), *paper.UNTRAINED_LAST_PROBE.values(),
-              *paper.CHECKPOINT_SLOPE.values(), *(r for regs in paper.REGULARISERS.values() for r in regs.values())]
+    values = [
+        *paper.ACCURACY_AND_GAP.values(),
+        *paper.MAPC_PROFILES.values(),
+        *paper.UNTRAINED_LAST_PROBE.values(),
+        *paper.CHECKPOINT_SLOPE.values(),
+        *(r for regs in paper.REGULARISERS.values() for r in regs.values()),
+    ]
     assert all("the paper's figure" in v.source for v in values)
 
 

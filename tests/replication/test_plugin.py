@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from crlm_bench.experiment.store import Store
-from crlm_bench.pytest_plugin import xdist_groups
-from crlm_bench.replication.grid import CLAIM_GROUPS, get_budget, groups_of
+from crlm_bench.replication.budgets import get_budget
+from crlm_bench.replication.claims import CLAIM_GROUPS, PAPER_ORDER
+from crlm_bench.replication.grid import groups_of
 from crlm_bench.replication.report import check_report
+from crlm_bench.workers import xdist_groups
 
 CLAIMS_DIR = Path(__file__).resolve().parents[2] / "claims"
 
@@ -31,9 +33,18 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     store = tmp_path_factory.mktemp("store")
     report = claims_copy / "report"
     result = pytester.runpytest_subprocess(
-        "--budget", "smoke", "--store", str(store), "--report", str(report), "-p", "no:cacheprovider",
-        "--threads", "1", timeout=900,
-    )  # fmt: skip
+        "--budget",
+        "smoke",
+        "--store",
+        str(store),
+        "--report",
+        str(report),
+        "-p",
+        "no:cacheprovider",
+        "--threads",
+        "1",
+        timeout=900,
+    )
     outcomes = result.parseoutcomes()
     groups = groups_of(get_budget("smoke"))
     expected = sum(len(groups[kind]) for _, kind in CLAIM_GROUPS)
@@ -42,7 +53,7 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     assert check_report(report) == []
     data = json.loads((report / "results.json").read_text())
     claims_seen = {v["claim"] for v in data["verdicts"]}
-    assert claims_seen == {claim for claim, _ in CLAIM_GROUPS}
+    assert claims_seen == set(PAPER_ORDER)
     assert {v["variant"] for v in data["verdicts"]} >= {"mapc/knn-input"}
     assert data["budget"] == "smoke"
     # a test failed exactly when one of its group's main verdicts does not hold
@@ -70,9 +81,23 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     # and with two xdist workers on a fresh store: the same verdicts, one report, each cell once
     store_x, report_x = tmp_path_factory.mktemp("store-x"), claims_copy / "report-x"
     result_x = pytester.runpytest_subprocess(
-        "--budget", "smoke", "--store", str(store_x), "--report", str(report_x), "-p", "no:cacheprovider",
-        "-n", "2", "--dist", "loadgroup", "--threads", "1", "-v", timeout=900,
-    )  # fmt: skip
+        "--budget",
+        "smoke",
+        "--store",
+        str(store_x),
+        "--report",
+        str(report_x),
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--dist",
+        "loadgroup",
+        "--threads",
+        "1",
+        "-v",
+        timeout=900,
+    )
     assert result_x.parseoutcomes() == outcomes
     # the tests of one group ran on one worker (-v lines: "[gw1] [ 9%] PASSED file::test[id]")
     ran = [line.split() for line in result_x.stdout.lines if line.startswith("[gw") and "::test_" in line]
@@ -91,8 +116,22 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
 
     # and through submitit's local executor: cells computed as a job array before the tests
     store_s, report_s = tmp_path_factory.mktemp("store-s"), claims_copy / "report-s"
-    args_s = ["--budget", "smoke", "--store", str(store_s), "--report", str(report_s), "-p", "no:cacheprovider",
-              "--executor", "submitit", "--submitit-cluster", "local", "--threads", "1"]
+    args_s = [
+        "--budget",
+        "smoke",
+        "--store",
+        str(store_s),
+        "--report",
+        str(report_s),
+        "-p",
+        "no:cacheprovider",
+        "--executor",
+        "submitit",
+        "--submitit-cluster",
+        "local",
+        "--threads",
+        "1",
+    ]
     result_s = pytester.runpytest_subprocess(*args_s, timeout=900)
     assert result_s.parseoutcomes() == outcomes
     assert check_report(report_s) == []
@@ -117,9 +156,19 @@ def verdict_key(v: dict) -> tuple:
 def test_collect_only_lists_cifar10_cells_without_touching_data(pytester: pytest.Pytester, claims_copy: Path):
     store, data = claims_copy / "no-store", claims_copy / "no-data"
     result = pytester.runpytest_subprocess(
-        "--collect-only", "-q", "-k", "cifar10 and not cifar100", "--budget", "paper",
-        "--store", str(store), "--data-dir", str(data), "-p", "no:cacheprovider",
-    )  # fmt: skip
+        "--collect-only",
+        "-q",
+        "-k",
+        "cifar10 and not cifar100",
+        "--budget",
+        "paper",
+        "--store",
+        str(store),
+        "--data-dir",
+        str(data),
+        "-p",
+        "no:cacheprovider",
+    )
     out = result.stdout.str()
     assert "cifar10-resnet18-baseline-s0-e200" in out and "cifar10-resnet50-mixup-s0-e200" in out
     assert "cifar100" not in out
@@ -128,29 +177,45 @@ def test_collect_only_lists_cifar10_cells_without_touching_data(pytester: pytest
 
 
 def test_ids_select_by_model_and_recipe(pytester: pytest.Pytester, claims_copy: Path):
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "-k", "mixup", "--budget", "cpu",
-                                           "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--collect-only", "-q", "-k", "mixup", "--budget", "cpu", "-p", "no:cacheprovider"
+    )
     lines = [l for l in result.stdout.str().splitlines() if "::" in l]
     assert lines and all("mixup" in l for l in lines)
 
 
 @pytest.mark.parametrize("visible,index,expected", [("0,1,2,3", 5, "1"), ("3,7", 0, "3"), ("5", 2, "5")])
 def test_workers_are_pinned_to_one_of_the_callers_gpus(visible, index, expected):
-    from crlm_bench.pytest_plugin import pin_device
+    from crlm_bench.workers import pin_device
 
     env = {"CUDA_VISIBLE_DEVICES": visible}
     assert pin_device(index, env) == expected
     assert env["CUDA_VISIBLE_DEVICES"] == expected
 
 
-def test_a_crashing_job_fails_its_tests_with_the_log_path(pytester: pytest.Pytester, claims_copy: Path,
-                                                          tmp_path_factory):
+def test_a_crashing_job_fails_its_tests_with_the_log_path(
+    pytester: pytest.Pytester, claims_copy: Path, tmp_path_factory
+):
     store = tmp_path_factory.mktemp("store-crash")
     result = pytester.runpytest_subprocess(
-        "--budget", "smoke", "--store", str(store), "-p", "no:cacheprovider", "--executor", "submitit",
-        "--submitit-cluster", "local", "--device", "no-such-device", "-k", "test_profile_shape and resnet8_narrow",
-        "--report", str(claims_copy / "report"), timeout=600,
-    )  # fmt: skip
+        "--budget",
+        "smoke",
+        "--store",
+        str(store),
+        "-p",
+        "no:cacheprovider",
+        "--executor",
+        "submitit",
+        "--submitit-cluster",
+        "local",
+        "--device",
+        "no-such-device",
+        "-k",
+        "test_profile_shape and resnet8_narrow",
+        "--report",
+        str(claims_copy / "report"),
+        timeout=600,
+    )
     assert result.parseoutcomes() == {"failed": 1, "deselected": result.parseoutcomes()["deselected"]}
     out = result.stdout.str()
     assert "the submitit job" in out and "failed" in out and "synthetic-resnet8_narrow-baseline-s0-e1" in out
@@ -159,7 +224,9 @@ def test_a_crashing_job_fails_its_tests_with_the_log_path(pytester: pytest.Pytes
 
 
 def test_tests_comparing_a_datasets_models_are_collected_last(pytester: pytest.Pytester, claims_copy: Path):
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "--budget", "cpu", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--collect-only", "-q", "--budget", "cpu", "-p", "no:cacheprovider"
+    )
     lines = [l for l in result.stdout.str().splitlines() if "::" in l]
     dataset_level = [i for i, l in enumerate(lines) if "baseline-models" in l]
     assert dataset_level == list(range(len(lines) - len(dataset_level), len(lines)))

@@ -17,19 +17,32 @@ from crlm_bench.replication.regression import ResultsFileError, compare, load_re
 MAIN, OTHER = C.MAIN_VARIANT, C.ROBUSTNESS_VARIANTS[0]
 
 
-def verdict(claim: str, group: str, holds: bool, *, statistic: str = "shape", value: float = 1.0,
-            variant: str = MAIN) -> C.Verdict:
-    return C.Verdict(claim, group, statistic, value, "> 0.5", 0.5, holds, f"{claim} on {group}: value {value}",
-                     variant=variant)  # fmt: skip
+def verdict(
+    claim: str, group: str, holds: bool, *, statistic: str = "shape", value: float = 1.0, variant: str = MAIN
+) -> C.Verdict:
+    return C.Verdict(
+        claim,
+        group,
+        statistic,
+        value,
+        "> 0.5",
+        0.5,
+        holds,
+        f"{claim} on {group}: value {value}",
+        variant=variant,
+    )
 
 
 def document(verdicts, *, budget="paper", main: str = MAIN, commit: str = "a" * 40) -> dict:
     """A results.json document as write_report writes it (the fields compare reads)."""
     return {
-        "format": 1, "created": "2026-12-01T01:17:00+00:00", "git_commit": commit, "budget": budget,
+        "format": 1,
+        "created": "2026-12-01T01:17:00+00:00",
+        "git_commit": commit,
+        "budget": budget,
         "variants": {"main": main, "robustness": list(C.ROBUSTNESS_VARIANTS)},
         "verdicts": [v.to_dict() for v in verdicts],
-    }  # fmt: skip
+    }
 
 
 #: the previous night: four verdicts of the main variant (one failing) and one robustness verdict
@@ -61,7 +74,9 @@ def test_identical_runs_have_no_change():
 def test_a_verdict_that_held_and_fails_now_is_a_regression():
     found = compare(document(PREVIOUS), document(night((1, False))))
     assert found.failed
-    assert [c.key for c in found.regressions] == [("profile-shape", "cifar10-vgg16-baseline-s0-e200", "shape")]
+    assert [c.key for c in found.regressions] == [
+        ("profile-shape", "cifar10-vgg16-baseline-s0-e200", "shape")
+    ]
     (c,) = found.regressions
     assert (c.held, c.holds) == (True, False)
     text = found.markdown()
@@ -77,7 +92,9 @@ def test_a_verdict_that_failed_and_holds_now_is_fixed():
 
 
 def test_new_and_gone_verdicts_are_listed_and_not_regressions():
-    added = verdict("gap-tracks-accuracy", "cifar10-baseline-models", False, statistic="spearman across models")
+    added = verdict(
+        "gap-tracks-accuracy", "cifar10-baseline-models", False, statistic="spearman across models"
+    )
     found = compare(document(PREVIOUS), document([*PREVIOUS[1:], added]))
     assert not found.failed
     assert [c.key for c in found.new] == [added.key]
@@ -157,16 +174,24 @@ def test_compare_of_identical_runs_exits_0(tmp_path, capsys):
     assert "**No regressions**" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content,words", [
-    (None, "no such file"),
-    ("{\"verdicts\": [", "not valid JSON"),
-    ([1, 2], "expected a JSON object"),
-    ({"verdicts": []}, "no variants.main entry"),
-    ({"variants": {"main": MAIN}}, "no 'verdicts' list"),
-    ({"variants": {"main": MAIN}, "verdicts": [{"claim": "c", "group": "g", "statistic": "s", "variant": MAIN}]},
-     "verdicts[0] lacks a valid holds"),
-    ({"format": 99, "variants": {"main": MAIN}, "verdicts": []}, "results format 99"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "content,words",
+    [
+        (None, "no such file"),
+        ('{"verdicts": [', "not valid JSON"),
+        ([1, 2], "expected a JSON object"),
+        ({"verdicts": []}, "no variants.main entry"),
+        ({"variants": {"main": MAIN}}, "no 'verdicts' list"),
+        (
+            {
+                "variants": {"main": MAIN},
+                "verdicts": [{"claim": "c", "group": "g", "statistic": "s", "variant": MAIN}],
+            },
+            "verdicts[0] lacks a valid holds",
+        ),
+        ({"format": 99, "variants": {"main": MAIN}, "verdicts": []}, "results format 99"),
+    ],
+)
 def test_a_missing_or_invalid_file_exits_2_with_a_message(tmp_path, capsys, content, words):
     good = write(tmp_path / "good.json", document(PREVIOUS))
     bad = tmp_path / "bad.json"

@@ -1,5 +1,6 @@
-"""The replication report: files, agreement of report.md with results.json, JSON round trip,
-figures skipped when their data is absent."""
+"""The replication report (:mod:`crlm_bench.replication.report`), in the order of its modules:
+the files :func:`write_report` writes, the Markdown, the JSON round trip, the figures skipped when
+their data is absent, the provenance and budget description, and :func:`check_report`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from tests.replication import claim_cases as cases
 SETTINGS = {"device": "cpu", "points": 300, "toggles": 7}
 
 
-def constructed_results(dataset: str = "cifar10", *, untrained: bool = True, recipes: bool = True) -> list[C.CellResult]:
+def constructed_results(
+    dataset: str = "cifar10", *, untrained: bool = True, recipes: bool = True
+) -> list[C.CellResult]:
     """Three paper models on ``dataset`` with gaps rising with accuracy, plus an untrained cell, the
     recipes of one model and a checkpoint series."""
     out = [
@@ -25,13 +28,19 @@ def constructed_results(dataset: str = "cifar10", *, untrained: bool = True, rec
         for m, a, last in (("resnet18", 0.90, 1.0), ("resnet50", 0.92, 2.0), ("vgg16", 0.88, 0.5))
     ]
     if untrained:
-        out.append(cases.make_result(cases.UNTRAINED_COLLAPSE, dataset=dataset, model="resnet18", recipe="untrained"))
+        out.append(
+            cases.make_result(cases.UNTRAINED_COLLAPSE, dataset=dataset, model="resnet18", recipe="untrained")
+        )
     if recipes:
         for recipe, plateau in (("mixup", 0.01), ("manifold_mixup", 0.08), ("no_regularization", 0.03)):
-            out.append(cases.make_result(cases.plateau_then(plateau, 0.1, 1.0), dataset=dataset, model="resnet18",
-                                         recipe=recipe))  # fmt: skip
-    out += [cases.make_result(cases.plateau_then(0.05, 0.1, 0.4 + 0.1 * i), dataset=dataset, model="resnet18",
-                              epoch=e, accuracy=0.5 + 0.08 * i) for i, e in enumerate((2, 4, 6, 8))]  # fmt: skip
+            profile = cases.plateau_then(plateau, 0.1, 1.0)
+            out.append(cases.make_result(profile, dataset=dataset, model="resnet18", recipe=recipe))
+    for i, epoch in enumerate((2, 4, 6, 8)):
+        profile = cases.plateau_then(0.05, 0.1, 0.4 + 0.1 * i)
+        accuracy = 0.5 + 0.08 * i
+        out.append(
+            cases.make_result(profile, dataset=dataset, model="resnet18", epoch=epoch, accuracy=accuracy)
+        )
     return out
 
 
@@ -40,9 +49,20 @@ def written(tmp_path_factory):
     directory = tmp_path_factory.mktemp("report")
     results = constructed_results()
     verdicts = C.evaluate_all(results)
-    files = R.write_report(directory, verdicts, results, budget="smoke", settings=SETTINGS,
-                           extra_meta={"note": "constructed"})  # fmt: skip
+    files = R.write_report(
+        directory, verdicts, results, budget="smoke", settings=SETTINGS, extra_meta={"note": "constructed"}
+    )
     return directory, files, verdicts, results
+
+
+def test_the_package_exports_its_public_names():
+    for name in R.__all__:
+        assert hasattr(R, name), name
+    assert R.LoadedReport.__module__ == "crlm_bench.replication.report.results"
+
+
+# ---------------------------------------------------------------------------------------------
+# write
 
 
 def test_files_exist_and_the_report_checks(written):
@@ -51,10 +71,25 @@ def test_files_exist_and_the_report_checks(written):
     for name, path in files.items():
         assert path.is_file() and path.stat().st_size > 0 and path.parent == directory, name
     pngs = {n for n in files if n.endswith(".png")}
-    assert pngs == {"profiles_cifar10.png", "untrained_cifar10.png", "recipes_cifar10.png", "gap_accuracy_cifar10.png"}
+    assert pngs == {
+        "profiles_cifar10.png",
+        "untrained_cifar10.png",
+        "recipes_cifar10.png",
+        "gap_accuracy_cifar10.png",
+    }
     for name in pngs:
         assert files[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert R.check_report(directory) == []
+
+
+def test_an_empty_report_is_consistent(tmp_path):
+    files = R.write_report(tmp_path, [], [], budget="smoke", settings={})
+    assert set(files) == {R.REPORT_MD, R.RESULTS_JSON}
+    assert R.check_report(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# markdown
 
 
 def test_markdown_table_rows_match_the_main_verdicts(written):
@@ -64,7 +99,8 @@ def test_markdown_table_rows_match_the_main_verdicts(written):
     main = [v for v in verdicts if v.variant == C.MAIN_VARIANT]
     assert len(rows) == len(main) > 0
     for row, v in zip(rows, main):
-        assert (row["claim"], row["group"], row["variant"], row["statistic"]) == (v.claim, v.group, v.variant, v.statistic)
+        named = (row["claim"], row["group"], row["variant"], row["statistic"])
+        assert named == (v.claim, v.group, v.variant, v.statistic)
         assert row["holds"] == ("✓" if v.holds else "✗")
         assert row["threshold"] == v.threshold
         assert row["robust"] == R.robustness_label(v, verdicts)
@@ -79,14 +115,24 @@ def test_markdown_table_rows_match_the_main_verdicts(written):
     assert "read from the paper's figure" in md  # paper values are labelled as read, never exact
 
 
+def test_robust_column_reports_a_changed_verdict(tmp_path):
+    results = [cases.make_result(cases.PAPER_LIKE, sff=[0.05] * 10, sff_input=0.05)]
+    verdicts = C.evaluate_all(results, claims=["profile-shape"])
+    R.write_report(tmp_path, verdicts, results, budget=None, settings={}, figures=False)
+    (row,) = R.load_report(tmp_path).verdict_table()
+    assert row["holds"] == "✓" and row["robust"] == "no (sff/knn-input ✗)"
+    assert R.check_report(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
 def test_json_round_trips(written):
     directory, _, verdicts, results = written
     data = json.loads((directory / R.RESULTS_JSON).read_text(encoding="utf-8"))
-    assert data["budget"] == "smoke" and data["settings"] == SETTINGS and data["extra"] == {"note": "constructed"}
-    assert data["crlm_bench_version"] == crlm_bench.__version__
-    assert data["torch_version"]
-    assert data["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", data["git_commit"])
-    assert data["hardware"]["cpu_count"] >= 1 and "platform" in data["hardware"]
+    assert data["budget"] == "smoke" and data["settings"] == SETTINGS
+    assert data["extra"] == {"note": "constructed"}
     assert [v.to_dict() for v in verdicts] == data["verdicts"]
     assert [C.Verdict.from_dict(d).to_dict() for d in data["verdicts"]] == data["verdicts"]
     assert [p["cell_id"] for p in data["profiles"]] == [r.cell_id for r in results]
@@ -96,13 +142,8 @@ def test_json_round_trips(written):
     assert set(data["thresholds"]) == set(C.THRESHOLDS)
 
 
-def test_robust_column_reports_a_changed_verdict(tmp_path):
-    results = [cases.make_result(cases.PAPER_LIKE, sff=[0.05] * 10, sff_input=0.05)]
-    verdicts = C.evaluate_all(results, claims=["profile-shape"])
-    R.write_report(tmp_path, verdicts, results, budget=None, settings={}, figures=False)
-    (row,) = R.load_report(tmp_path).verdict_table()
-    assert row["holds"] == "✓" and row["robust"] == "no (sff/knn-input ✗)"
-    assert R.check_report(tmp_path) == []
+# ---------------------------------------------------------------------------------------------
+# figures
 
 
 def test_figures_are_skipped_without_their_data(tmp_path):
@@ -114,18 +155,35 @@ def test_figures_are_skipped_without_their_data(tmp_path):
     assert R.check_report(tmp_path) == []
 
 
-def test_an_empty_report_is_consistent(tmp_path):
-    files = R.write_report(tmp_path, [], [], budget="smoke", settings={})
-    assert set(files) == {R.REPORT_MD, R.RESULTS_JSON}
-    assert R.check_report(tmp_path) == []
+# ---------------------------------------------------------------------------------------------
+# provenance
+
+
+def test_provenance_is_recorded(written):
+    directory, _, _, _ = written
+    data = json.loads((directory / R.RESULTS_JSON).read_text(encoding="utf-8"))
+    assert data["crlm_bench_version"] == crlm_bench.__version__
+    assert data["torch_version"]
+    assert data["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", data["git_commit"])
+    assert data["hardware"]["cpu_count"] >= 1 and "platform" in data["hardware"]
 
 
 def test_budget_objects_are_summarised(tmp_path):
-    budget = SimpleNamespace(name="tiny", description="two cells", cells=[SimpleNamespace(id="a"), SimpleNamespace(id="b")])
+    cells = [SimpleNamespace(id="a"), SimpleNamespace(id="b")]
+    budget = SimpleNamespace(name="tiny", description="two cells", cells=cells)
     R.write_report(tmp_path, [], [], budget=budget, settings={}, figures=False)
     data = R.load_report(tmp_path).results
-    assert data["budget"] == {"name": "tiny", "description": "two cells", "cells": ["a", "b"], "checkpoint_runs": []}
+    assert data["budget"] == {
+        "name": "tiny",
+        "description": "two cells",
+        "cells": ["a", "b"],
+        "checkpoint_runs": [],
+    }
     assert "Budget: **tiny**" in R.load_report(tmp_path).markdown
+
+
+# ---------------------------------------------------------------------------------------------
+# check
 
 
 def test_check_report_finds_problems(tmp_path):

@@ -21,7 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta"}
+CIFAR10_FILES = {
+    "train": [f"data_batch_{i}" for i in range(1, 6)],
+    "test": ["test_batch"],
+    "meta": "batches.meta",
+}
 CIFAR100_FILES = {"train": ["train"], "test": ["test"], "meta": "meta"}
 
 
@@ -56,7 +60,11 @@ def write_cifar(root: Path, kind: str, n_per_file: int = 6, seed: int = 0) -> di
             counter += 1
             hwc, rows = cifar_images(n_per_file, counter)
             labels = [int(x) for x in np.random.default_rng(counter).integers(0, n_classes, n_per_file)]
-            entry = {"batch_label": fname, "data": rows, "filenames": [f"img{i}.png" for i in range(n_per_file)]}
+            entry = {
+                "batch_label": fname,
+                "data": rows,
+                "filenames": [f"img{i}.png" for i in range(n_per_file)],
+            }
             if ten:
                 entry["labels"] = labels
             else:

@@ -15,7 +15,7 @@ from crlm_bench.vision.datasets import DatasetUnavailableError, augment_batch, l
 
 from .cifar_files import patch_md5s, write_cifar, write_fashion_mnist
 
-# The paper's normalisation constants (PAPER_FIGURES.md), and Fashion-MNIST's training-set stats.
+# The paper's normalisation constants (its training code), and Fashion-MNIST's training-set stats.
 EXPECTED_INFO = {
     "cifar10": dict(num_classes=10, in_channels=3, image_size=32,
                     mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010)),

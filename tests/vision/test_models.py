@@ -11,7 +11,7 @@ from crlm_bench.registry import UnknownNameError
 from crlm_bench.vision import models
 from crlm_bench.vision.models import PAPER_MODELS, SMALL_MODELS, build, count_parameters, probes
 
-# ---------------------------------------------------------------- test data (DESIGN.md, PAPER_FIGURES.md)
+# ------------------------------------------------- test data (docs/design.md; the paper's figures)
 
 #: Parameter counts of the paper's models on 32×32 input: (10 classes, 100 classes).
 PARAMETER_COUNTS = {
@@ -45,9 +45,17 @@ def build_meta(name: str, num_classes: int = 10, in_channels: int = 3):
 
 def test_registry():
     assert set(models.list_models()) == set(PAPER_MODELS) | set(SMALL_MODELS)
-    assert models.list_models("resnet*") == ["resnet101", "resnet14_narrow", "resnet18", "resnet50", "resnet8_narrow"]
+    assert models.list_models("resnet*") == [
+        "resnet101",
+        "resnet14_narrow",
+        "resnet18",
+        "resnet50",
+        "resnet8_narrow",
+    ]
     assert len(SMALL_MODELS) >= 2
-    assert any(n.startswith("resnet") for n in SMALL_MODELS) and any(n.startswith("vgg") for n in SMALL_MODELS)
+    assert any(n.startswith("resnet") for n in SMALL_MODELS) and any(
+        n.startswith("vgg") for n in SMALL_MODELS
+    )
 
 
 def test_unknown_model_lists_names_and_closest():
@@ -80,7 +88,10 @@ def test_build_seed_is_reproducible_and_leaves_global_rng_alone():
 
 @pytest.mark.parametrize("name", PAPER_MODELS)
 def test_parameter_counts(name):
-    assert (count_parameters(build_meta(name, 10)), count_parameters(build_meta(name, 100))) == PARAMETER_COUNTS[name]
+    assert (
+        count_parameters(build_meta(name, 10)),
+        count_parameters(build_meta(name, 100)),
+    ) == PARAMETER_COUNTS[name]
     assert models.PAPER_PARAMETER_COUNTS[name] == PARAMETER_COUNTS[name]
     # Input channels change only the stem.
     assert count_parameters(build_meta(name, 10, 1)) < PARAMETER_COUNTS[name][0]
@@ -127,7 +138,9 @@ def test_probe_names_and_modules():
     for p in ps[1:]:
         assert named[p.name] is p.module  # the name is the module's qualified name
     vgg = build_meta("vgg13")
-    assert [p.name for p in probes(vgg)] == ["input"] + [f"features.pool{i}" for i in range(1, 6)] + ["linear"]
+    assert [p.name for p in probes(vgg)] == ["input"] + [f"features.pool{i}" for i in range(1, 6)] + [
+        "linear"
+    ]
     assert all(isinstance(p.module, torch.nn.MaxPool2d) for p in probes(vgg)[1:6])
 
 

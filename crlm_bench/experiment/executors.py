@@ -21,13 +21,15 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from crlm_bench.experiment.cell import Cell
-from crlm_bench.experiment.pipeline import Context, ensure_profile
+from crlm_bench.experiment.pipeline import Context, ensure_profile, stored_profile
 from crlm_bench.experiment.store import Store
 
 log = logging.getLogger(__name__)
 
 
-def run_cell(cell: Mapping[str, Any], store_root: str, context: Mapping[str, Any], threads: int | None = None) -> str:
+def run_cell(
+    cell: Mapping[str, Any], store_root: str, context: Mapping[str, Any], threads: int | None = None
+) -> str:
     """The job: train (if needed) and profile one cell into the store; returns the cell's key."""
     if threads:
         import torch
@@ -49,8 +51,10 @@ class JobFailure:
     stderr: str
 
     def message(self) -> str:
-        return (f"the submitit job {self.job_id} computing {self.cell_id} failed: {self.error}\n"
-                f"  logs: {self.stdout}\n        {self.stderr}")
+        return (
+            f"the submitit job {self.job_id} computing {self.cell_id} failed: {self.error}\n"
+            f"  logs: {self.stdout}\n        {self.stderr}"
+        )
 
 
 def missing_cells(cells: Iterable[Cell], store: Store) -> list[Cell]:
@@ -59,7 +63,7 @@ def missing_cells(cells: Iterable[Cell], store: Store) -> list[Cell]:
     for cell in cells:
         if cell.key not in seen:
             seen.add(cell.key)
-            if store.get("profile", cell.key) is None:
+            if stored_profile(cell, store) is None:
                 out.append(cell)
     return out
 
@@ -86,10 +90,12 @@ def submit(
     executor.update_parameters(name="crlm-bench", **dict(parameters or {}))
     n = len(cells)
     ctx = dataclasses.asdict(context)
-    jobs = executor.map_array(run_cell, [c.to_dict() for c in cells], [str(store.root)] * n, [ctx] * n,
-                              [threads] * n)
+    jobs = executor.map_array(
+        run_cell, [c.to_dict() for c in cells], [str(store.root)] * n, [ctx] * n, [threads] * n
+    )
     log.info("submitted %d cell(s) as job array %s (logs in %s)", n, jobs[0].job_id.split("_")[0], folder)
-    with tqdm(total=n, desc="submitit jobs", unit="cell", disable=(not progress) if progress is not None else None) as bar:
+    disable = (not progress) if progress is not None else None
+    with tqdm(total=n, desc="submitit jobs", unit="cell", disable=disable) as bar:
         done = 0
         while done < n:
             time.sleep(poll_s)
@@ -102,8 +108,11 @@ def submit(
             job.result()
         except Exception as error:  # noqa: BLE001 - every failure is reported to the cell's tests
             lines = [l for l in str(error).strip().splitlines() if l.strip()]
-            summary = lines[-1] if lines else "".join(traceback.format_exception_only(type(error), error)).strip()
-            failures[cell.key] = JobFailure(cell.id, str(job.job_id), summary, str(job.paths.stdout),
-                                            str(job.paths.stderr))
+            summary = (
+                lines[-1] if lines else "".join(traceback.format_exception_only(type(error), error)).strip()
+            )
+            failures[cell.key] = JobFailure(
+                cell.id, str(job.job_id), summary, str(job.paths.stdout), str(job.paths.stderr)
+            )
             log.error("job %s for %s failed: %s (logs: %s)", job.job_id, cell.id, summary, job.paths.stderr)
     return failures

@@ -1,0 +1,155 @@
+"""Thresholds and verdicts: what a claim statistic must meet, and the record of whether it did.
+
+A :class:`Threshold` is a bound with its reason; a :class:`Verdict` is one claim's statistic on one
+group (a cell, a model, a dataset or a training run) under one evaluation variant. Both are
+frozen and JSON-able (:func:`jsonable`), so a report can be written and read back unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "INPUT_ROWS",
+    "MAIN_VARIANT",
+    "ROBUSTNESS_VARIANTS",
+    "VARIANTS",
+    "Threshold",
+    "Verdict",
+    "fmt",
+    "jsonable",
+    "variant_name",
+]
+
+#: How the input probe's neighbourhoods were built (profile column ``neighbourhood``).
+INPUT_ROWS = ("knn", "perturbation")
+
+
+def variant_name(statistic: str, input_row: str) -> str:
+    """``"mapc/knn-input"``: the name of an evaluation variant."""
+    return f"{statistic}/{input_row}-input"
+
+
+#: (statistic, input row) of the main variant, then of the robustness variants.
+VARIANTS: tuple[tuple[str, str], ...] = (("mapc", "knn"), ("sff", "knn"), ("mapc", "perturbation"))
+MAIN_VARIANT = variant_name(*VARIANTS[0])
+ROBUSTNESS_VARIANTS = tuple(variant_name(*v) for v in VARIANTS[1:])
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A bound a statistic must meet: ``value`` with ``comparison`` (``>=``, ``>``, ``<=``, ``<``)."""
+
+    value: float
+    comparison: str
+    justification: str
+    unit: str = ""
+
+    _SYMBOLS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
+
+    def __post_init__(self) -> None:
+        if self.comparison not in self._SYMBOLS:
+            raise ValueError(
+                f"Threshold.comparison must be one of {', '.join(self._SYMBOLS)}, got {self.comparison!r}"
+            )
+
+    def check(self, x: float) -> bool:
+        """Whether ``x`` meets the bound; NaN never does."""
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return False
+        if self.comparison == ">=":
+            return x >= self.value
+        if self.comparison == ">":
+            return x > self.value
+        if self.comparison == "<=":
+            return x <= self.value
+        return x < self.value
+
+    @property
+    def text(self) -> str:
+        return f"{self._SYMBOLS[self.comparison]} {self.value:g}{self.unit}"
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars as Python numbers, tuples as lists and NaN/±inf as None."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    return str(obj)
+
+
+def fmt(x: Any) -> str:
+    """A value for prose and tables: floats to three significant digits, ``n/a`` for None and NaN,
+    ``∞`` for infinities; integers, booleans and other objects print as themselves."""
+    if x is None:
+        return "n/a"
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        if math.isnan(x):
+            return "n/a"
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        return f"{x:.3g}"
+    return str(x)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one claim holds for one group (a cell, model, dataset or training run)."""
+
+    claim: str
+    group: str
+    statistic: str
+    value: float
+    threshold: str
+    threshold_value: float
+    holds: bool
+    explanation: str
+    paper_value: float | None = None
+    paper_source: str | None = None
+    details: dict[str, Any] = field(default_factory=dict, hash=False)
+    variant: str = MAIN_VARIANT
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(claim, group, statistic): the same test under every variant."""
+        return (self.claim, self.group, self.statistic)
+
+    @property
+    def evaluable(self) -> bool:
+        return not (isinstance(self.value, float) and math.isnan(self.value))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: NaN and infinities become None."""
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"Verdict.from_dict: unknown keys {sorted(unknown)}; expected {sorted(names)}")
+        data = dict(data)
+        for key in ("value", "threshold_value"):
+            data[key] = math.nan if data.get(key) is None else float(data[key])
+        return cls(**data)

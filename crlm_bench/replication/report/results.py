@@ -1,0 +1,143 @@
+"""``results.json``, everything in a report in machine-readable form, in the manner of
+lm-evaluation-harness: the verdicts, the profiles, the budget and settings, the package and torch
+versions, the git commit and the hardware. And the way back: :func:`load_report` reads a written
+report, :func:`verdict_table` the verdict table of its ``report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crlm_bench.replication.claims import (
+    MAIN_VARIANT,
+    ROBUSTNESS_VARIANTS,
+    THRESHOLDS,
+    CellResult,
+    Verdict,
+    jsonable,
+)
+from crlm_bench.replication.report.markdown import VERDICT_HEADERS, VERDICTS_HEADING, uncell
+from crlm_bench.replication.report.provenance import budget_summary
+
+__all__ = [
+    "REPORT_MD",
+    "RESULTS_JSON",
+    "RESULTS_FORMAT",
+    "LoadedReport",
+    "results_data",
+    "write_results",
+    "load_report",
+    "verdict_table",
+]
+
+REPORT_MD = "report.md"
+RESULTS_JSON = "results.json"
+RESULTS_FORMAT = 1
+
+
+def results_data(
+    verdicts: Sequence[Verdict],
+    results: Sequence[CellResult],
+    *,
+    created: str,
+    meta: Mapping[str, Any],
+    budget: Any,
+    settings: Mapping[str, Any],
+    extra_meta: Mapping[str, Any] | None,
+    figures: Sequence[str],
+) -> dict[str, Any]:
+    """The content of ``results.json``; ``meta`` is :func:`.provenance.provenance`."""
+    main = [v for v in verdicts if v.variant == MAIN_VARIANT]
+    return {
+        "format": RESULTS_FORMAT,
+        "created": created,
+        **meta,
+        "budget": budget_summary(budget),
+        "settings": jsonable(dict(settings)),
+        "extra": jsonable(dict(extra_meta or {})),
+        "variants": {"main": MAIN_VARIANT, "robustness": list(ROBUSTNESS_VARIANTS)},
+        "counts": {
+            "verdicts": len(verdicts),
+            "main": len(main),
+            "main_holds": sum(v.holds for v in main),
+            "cells": len(results),
+        },
+        "thresholds": {
+            k: {
+                "value": t.value,
+                "comparison": t.comparison,
+                "text": t.text,
+                "justification": t.justification,
+            }
+            for k, t in THRESHOLDS.items()
+        },
+        "verdicts": [v.to_dict() for v in verdicts],
+        "profiles": [r.to_dict() for r in results],
+        "figures": sorted(figures),
+    }
+
+
+def write_results(directory: Path, data: Mapping[str, Any]) -> Path:
+    """Write ``data`` as ``directory/results.json`` (strict JSON: no NaN); its path."""
+    path = directory / RESULTS_JSON
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class LoadedReport:
+    """A report read back: the Markdown text, the JSON data and its verdicts, the figure paths."""
+
+    directory: Path
+    markdown: str
+    results: dict[str, Any]
+    verdicts: tuple[Verdict, ...]
+    figures: tuple[Path, ...]
+
+    def verdict_table(self) -> list[dict[str, str]]:
+        return verdict_table(self.markdown)
+
+
+def load_report(directory: str | Path) -> LoadedReport:
+    """Read a report written by :func:`crlm_bench.replication.report.write_report`."""
+    directory = Path(directory)
+    md, js = directory / REPORT_MD, directory / RESULTS_JSON
+    for path in (md, js):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing; write the report with crlm_bench.replication.report.write_report"
+            )
+    data = json.loads(js.read_text(encoding="utf-8"))
+    return LoadedReport(
+        directory,
+        md.read_text(encoding="utf-8"),
+        data,
+        tuple(Verdict.from_dict(v) for v in data.get("verdicts", [])),
+        tuple(directory / name for name in data.get("figures", [])),
+    )
+
+
+def verdict_table(markdown: str) -> list[dict[str, str]]:
+    """The rows of the verdict table of a ``report.md`` as dicts keyed by
+    :data:`~crlm_bench.replication.report.markdown.VERDICT_HEADERS`."""
+    lines = markdown.splitlines()
+    try:
+        start = lines.index(VERDICTS_HEADING)
+    except ValueError:
+        return []
+    table = []
+    for line in lines[start + 1 :]:
+        if line.startswith("|"):
+            table.append(line)
+        elif table or line.startswith("#"):
+            break
+    rows = []
+    for line in table[2:]:  # header and separator
+        cells = [uncell(c) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        rows.append(dict(zip(VERDICT_HEADERS, cells)))
+    return rows
