@@ -429,40 +429,15 @@ def measure(
     )
     rows = []
     for p in probes:
-        if p.module is None:
-            if measurement.input_probe in ("knn", "both"):
-                d_in = max(1, int(round(ids[p.name]["mean"])))
-                knn_stats, k_in = input_knn(images, plan, d_in)
-                d_fit = min(d_in, min(k_in, widths[p.name]) - 1)
-                rows.append(
-                    _row(p, "knn", widths[p.name], ids[p.name], d_fit, d_fit != d_in, k_in, knn_stats)
-                )
-            if measurement.input_probe in ("perturbation", "both"):
-                rows.append(
-                    _row(
-                        p,
-                        "perturbation",
-                        widths[p.name],
-                        ids[p.name],
-                        dims[p.name],
-                        clipped[p.name],
-                        k,
-                        stats[p.name],
-                    )
-                )
-        else:
-            rows.append(
-                _row(
-                    p,
-                    "perturbation",
-                    widths[p.name],
-                    ids[p.name],
-                    dims[p.name],
-                    clipped[p.name],
-                    k,
-                    stats[p.name],
-                )
-            )
+        perturbation = p.module is not None or measurement.input_probe in ("perturbation", "both")
+        if p.module is None and measurement.input_probe in ("knn", "both"):
+            d_in = max(1, int(round(ids[p.name]["mean"])))
+            knn_stats, k_in = input_knn(images, plan, d_in)
+            d_fit = min(d_in, min(k_in, widths[p.name]) - 1)
+            rows.append(_row(p, "knn", widths[p.name], ids[p.name], d_fit, d_fit != d_in, k_in, knn_stats))
+        if perturbation:
+            args = (widths[p.name], ids[p.name], dims[p.name], clipped[p.name], k, stats[p.name])
+            rows.append(_row(p, "perturbation", *args))
     frame = pd.DataFrame(rows)
     frame["nmapc"] = add_nmapc(frame)
     return frame[PROFILE_COLUMNS]
