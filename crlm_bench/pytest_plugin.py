@@ -1,4 +1,4 @@
-"""The pytest face of crlm_bench: ``pytest claims/ --budget cpu -k resnet8``.
+"""The pytest face of crlm_bench: ``pytest claims/ --budget cpu -k resnet8_narrow``.
 
 Registered through the ``pytest11`` entry point, so any pytest in the environment knows it; it
 stays inert unless a test asks for one of its fixtures. Options:
@@ -20,6 +20,15 @@ Claim tests take one of the group fixtures below, parametrised from the budget's
 are trained and profiled when a selected test first needs them — once per store, whichever tests
 share them — and cells of deselected tests are never built. At the end of the session the report
 (Markdown, JSON, figures) is written from every cell and verdict the session produced.
+
+In claim test ids ``-k`` matches dataset and model names whole (:class:`WholeNameKeywords`):
+``-k cifar10`` selects CIFAR-10 and not CIFAR-100, ``-k "not cifar10"`` keeps CIFAR-100, ``-k
+resnet18`` selects no model whose name merely contains it, and a word that is only part of names
+(``-k resnet1``, ``-k narrow``) selects no claim test, with a line in the output saying so. A word
+may not cut a name: ``cifar10-resnet18`` matches, ``cifar10-resnet1`` does not. Every other word
+(recipes, seeds, epochs, test and file names), every expression's logic, and every test that is
+not a claim test keep pytest's rule, a case-insensitive substring of the test's keywords.
+``-p no:crlm-bench-whole-names`` leaves ``-k`` to pytest alone.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
 
         torch.set_num_threads(threads)
+    config.pluginmanager.register(WholeNameKeywords(), WHOLE_NAMES_PLUGIN)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
@@ -208,6 +220,139 @@ def _item_groups(item: pytest.Item) -> list:
 
     params = getattr(getattr(item, "callspec", None), "params", {})
     return [(kind, params[kind]) for kind in GROUP_KINDS if kind in params]
+
+
+WHOLE_NAMES_PLUGIN = "crlm-bench-whole-names"
+_NAME_CHARS = "a-z0-9_"  # a dataset or model name stands whole where no such character touches it
+
+
+def matches_whole_names(word: str, text: str, names: Iterable[str]) -> bool:
+    """Whether the ``-k`` word ``word`` matches ``text`` as pytest's ``-k`` does (a case-insensitive
+    substring) without cutting one of ``names`` where it stands whole in ``text``: an occurrence of
+    ``word`` that overlaps such a name must cover all of it. So in ``cifar100-resnet18-baseline-s0-e200``
+    with the names cifar100 and resnet18, ``cifar100``, ``resnet18``, ``cifar100-resnet18``,
+    ``baseline`` and ``s0-e20`` match, and ``cifar10``, ``resnet1`` and ``0-resnet18`` do not."""
+    word, text = word.lower(), text.lower()
+    if word not in text:
+        return False
+    spans = [
+        (m.start(), m.end())
+        for name in names
+        for m in re.finditer(rf"(?<![{_NAME_CHARS}]){re.escape(name.lower())}(?![{_NAME_CHARS}])", text)
+    ]
+    start = text.find(word)
+    while start != -1:
+        end = start + len(word)
+        if all(start <= a and b <= end for a, b in spans if start < b and a < end):
+            return True
+        start = text.find(word, start + 1)
+    return False
+
+
+@dataclass(frozen=True)
+class _WholeNameMatcher:
+    """pytest's ``-k`` matcher for a claim test, except that the dataset and model names in its id
+    match whole only (:func:`matches_whole_names`). ``keywords`` are the names pytest's own matcher
+    holds for the item; ``own`` is the test's name (``test_x[<id>]``); ``names`` its group's
+    datasets and models. ``hits`` collects the words that matched, ``missed`` the words that
+    occur in ``own`` but did not match, each with the names it is a part of."""
+
+    keywords: frozenset[str]
+    own: str
+    names: frozenset[str]
+    hits: set[str]
+    missed: dict[str, set[str]]
+
+    def __call__(self, word: str, /, **kwargs: object) -> bool:
+        if kwargs:  # pytest's KeywordMatcher says the same
+            raise pytest.UsageError("Keyword expressions do not support call parameters.")
+        if any(matches_whole_names(word, k, self.names if k == self.own else ()) for k in self.keywords):
+            self.hits.add(word)
+            return True
+        lowered = word.lower()
+        if lowered in self.own.lower():
+            self.missed.setdefault(word, set()).update(n for n in self.names if lowered in n.lower())
+        return False
+
+
+class WholeNameKeywords:
+    """``-k`` for a session with claim tests: the dataset and model names in claim test ids match
+    whole, every other word and every other test as pytest defines.
+
+    pytest evaluates ``-k`` once, in its mark plugin's ``pytest_collection_modifyitems``, with a
+    substring rule. Narrowing it afterwards cannot work: ``-k "not cifar10"`` would already have
+    dropped the CIFAR-100 tests, and pytest has no hook to select them again. So this wrapper takes
+    ``-k`` over when the session holds claim tests: while the other implementations run it hides
+    the expression from the mark plugin (``option.keyword``, which only that plugin reads; ``-m``
+    still applies there), then evaluates it once over every item, claim tests with
+    :class:`_WholeNameMatcher` and all others with pytest's own ``KeywordMatcher``, deselects
+    through ``pytest_deselected`` as pytest does, and puts the option back. That is almost where
+    pytest evaluates it: its mark plugin is registered first, so its implementation runs after
+    every other plain one, and this wrapper's second half runs after all of them and before the
+    second half of ``tryfirst`` wrappers such as ``--lf``'s. Only other plugins' ``trylast``
+    implementations, and the second half of plain wrappers registered before this one, now see the
+    items before ``-k`` rather than after it.
+    Without claim tests, or without ``-k``, it does nothing, and ``-p no:crlm-bench-whole-names``
+    leaves ``-k`` to pytest alone.
+
+    This relies on pytest internals: ``_pytest.mark.KeywordMatcher`` (and its ``_names``),
+    ``_pytest.mark.expression.Expression``, and the mark plugin reading ``config.option.keyword``.
+    tests/replication/test_plugin_selection.py pins each of them.
+    """
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
+        expression = config.option.keyword
+        if not expression.strip() or not any(_item_groups(item) for item in items):
+            return (yield)
+        config.option.keyword = ""
+        try:
+            result = yield
+        finally:
+            config.option.keyword = expression
+        _deselect_by_keyword(config, items, expression.lstrip())
+        return result
+
+
+def _deselect_by_keyword(config: pytest.Config, items: list[pytest.Item], expression: str) -> None:
+    """pytest's ``deselect_by_keyword``, with :class:`_WholeNameMatcher` for claim tests."""
+    from _pytest.mark import KeywordMatcher
+    from _pytest.mark.expression import Expression
+
+    try:
+        compiled = Expression.compile(expression)
+    except SyntaxError as e:  # pytest's own message (_pytest.mark._parse_expression)
+        raise pytest.UsageError(
+            f"Wrong expression passed to '-k': {e.text}: at column {e.offset}: {e.msg}"
+        ) from None
+    remaining, deselected = [], []
+    hits: set[str] = set()
+    missed: dict[str, set[str]] = {}
+    for item in items:
+        matcher = KeywordMatcher.from_item(item)
+        groups = _item_groups(item)
+        if groups:
+            names = {n for _, g in groups for c in g.cells for n in (c.training.dataset, c.training.model)}
+            keywords = frozenset(matcher._names)  # the names pytest's -k would match the item on
+            matcher = _WholeNameMatcher(keywords, item.name, frozenset(names), hits, missed)
+        (remaining if compiled.evaluate(matcher) else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = remaining
+    _note_missed(config, {w: n for w, n in missed.items() if w not in hits})
+
+
+def _note_missed(config: pytest.Config, missed: dict[str, set[str]]) -> None:
+    """Say which ``-k`` words matched no claim test only because they are part of a name."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    for word, names in sorted(missed.items()):
+        inside = f" (part of {', '.join(sorted(names))})" if names else ""
+        reporter.write_line(
+            f"crlm-bench: -k {word!r} matches no claim test{inside}: dataset and model names in "
+            "claim test ids match whole only"
+        )
 
 
 def _selected_cells(items: list[pytest.Item]) -> list:
