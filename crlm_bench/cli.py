@@ -7,6 +7,7 @@
     crlm-bench report --budget B          the replication report from the store alone
     crlm-bench grid --budget B --list     a budget's cells and which of them are stored
     crlm-bench claims                     the claims: statistic, thresholds, where each is defined
+    crlm-bench fetch NAME [--download]    check (or fetch) a data set
     crlm-bench compare PREV.json CUR.json verdicts that held before and fail now (exit 1 if any)
     crlm-bench store ls|verify|gc         inspect and clean the artifact store
 
@@ -19,10 +20,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
+from crlm_bench import __version__
+
 log = logging.getLogger("crlm_bench")
+
+#: default bound on the activations held while profiling, MiB
+MEMORY_MB = 2048
+
+CELL_HELP = """\
+CELL is a cell id, DATASET-MODEL-RECIPE-sSEED-eEPOCH: e.g. fashion-mnist-vgg6_narrow-baseline-s0-e8
+(epoch 8 of an 8-epoch run), cifar10-resnet18-baseline-s0-e50of200 (the epoch-50 checkpoint of a
+200-epoch run), fashion-mnist-vgg6_narrow-untrained-s0-e0 (the initialisation). Training settings
+beyond the id are --override NAME=VALUE; measurement settings are the options above."""
 
 
 class UsageError(Exception):
@@ -48,12 +61,6 @@ def _add_compute_options(p: argparse.ArgumentParser) -> None:
         "--download", action="store_true", help="allow downloading missing data sets (never done otherwise)"
     )
     p.add_argument("--device", help="torch device (default cuda when available, else cpu)")
-    p.add_argument(
-        "--memory-mb",
-        type=int,
-        default=2048,
-        help="bound on the neighbour activations held at once while profiling (default 2048)",
-    )
     p.add_argument("--save-at", metavar="E,E,…", help="extra epochs at which to keep a checkpoint")
     p.add_argument(
         "--override",
@@ -158,13 +165,14 @@ def _cells(args: argparse.Namespace, with_measurement: bool) -> list:
 def _context(args: argparse.Namespace):
     from crlm_bench.experiment.pipeline import Context
 
-    if args.memory_mb < 1:
-        raise UsageError(f"--memory-mb must be positive, got {args.memory_mb}")
+    memory_mb = getattr(args, "memory_mb", MEMORY_MB)  # only profiling holds activations
+    if memory_mb < 1:
+        raise UsageError(f"--memory-mb must be positive, got {memory_mb}")
     return Context(
         data_root=args.data_dir,
         download=args.download,
         device=args.device,
-        memory_bytes=args.memory_mb * 2**20,
+        memory_bytes=memory_mb * 2**20,
     )
 
 
@@ -260,6 +268,13 @@ def _report(args: argparse.Namespace) -> int:
     write_budget_report(args.out, verdicts, results, budget=args.budget, store_root=store.root)
     print(f"report written to {args.out}/report.md ({len(verdicts)} verdicts, {len(results)} cells)")
     return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from crlm_bench.vision import fetch
+
+    logging.getLogger(fetch.log.name).setLevel(logging.INFO)  # what was found is the command's output
+    return fetch.check(args.name, root=args.data_dir, download=args.download)
 
 
 def _claims(args: argparse.Namespace) -> int:
@@ -394,26 +409,41 @@ def build_parser() -> argparse.ArgumentParser:
         "Image Manifolds (ICML 2023).",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"crlm-bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help_: str, func: Callable) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+    def command(name: str, help_: str, func: Callable, *, cells: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=CELL_HELP if cells else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(func=func)
         return p
 
     demo = command("demo", "estimated against true curvature on synthetic manifolds", _demo)
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic samples (default 0)")
 
-    train = command("train", "train (or resume) the cells' networks into the store", _train)
+    train = command("train", "train (or resume) the cells' networks into the store", _train, cells=True)
     train.add_argument("cells", nargs="+", metavar="CELL")
     _add_compute_options(train)
 
-    prof = command("profile", "measure the cells' curvature profiles (training first if needed)", _profile)
+    prof = command(
+        "profile", "measure the cells' curvature profiles (training first if needed)", _profile, cells=True
+    )
     prof.add_argument("cells", nargs="+", metavar="CELL")
     _add_compute_options(prof)
+    prof.add_argument(
+        "--memory-mb",
+        type=int,
+        default=MEMORY_MB,
+        help=f"bound on the neighbour activations held at once while profiling (default {MEMORY_MB})",
+    )
     _add_measurement_options(prof)
 
-    show = command("show", "a stored profile as a table", _show)
+    show = command("show", "a stored profile as a table", _show, cells=True)
     show.add_argument("cells", nargs=1, metavar="CELL")
     _add_store_options(show)
     show.add_argument("--save-at", metavar="E,E,…", help="as given to profile")
@@ -437,6 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(grid)
 
     command("claims", "the claims: statistic, thresholds and where each is defined", _claims)
+
+    fetch = command("fetch", "check that a data set loads; with --download, fetch what is missing", _fetch)
+    fetch.add_argument("name", metavar="NAME", help="data set: cifar10, cifar100, fashion-mnist, synthetic")
+    fetch.add_argument(
+        "--data-dir", metavar="DIR", help="data root (default $CRLM_DATA or ~/.cache/crlm-bench/data)"
+    )
+    fetch.add_argument("--download", action="store_true", help="allow downloading what is missing")
 
     comp = command(
         "compare", "compare two runs' results.json: exit 1 if a verdict that held fails now", _compare
@@ -474,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader stopped early (`crlm-bench grid --json | head`): not a failure
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit
+        return 0
     except UsageError as error:
         parser.exit(2, f"crlm-bench: error: {error}\n")
     except KeyboardInterrupt:

@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
+import crlm_bench
 from crlm_bench import cli
 from crlm_bench.vision import datasets
 
-COMMANDS = ["demo", "train", "profile", "show", "report", "grid", "compare", "store"]
+COMMANDS = ["demo", "train", "profile", "show", "report", "grid", "claims", "compare", "store", "fetch"]
 
 
 def crlm(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -117,3 +118,59 @@ def test_profiles_of_an_untrained_and_a_trained_model_on_fashion_mnist(tmp_path)
     listing = crlm("store", "ls", "--store", store)
     assert listing.stdout.count("complete") == 4  # two trainings, two profiles
     assert crlm("store", "verify", "--store", store).returncode == 0
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"crlm-bench {crlm_bench.__version__}"
+
+
+@pytest.mark.parametrize("command", ["train", "profile", "show"])
+def test_the_cell_format_is_in_the_help_of_commands_that_take_cells(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "DATASET-MODEL-RECIPE-sSEED-eEPOCH" in out and "e50of200" in out
+
+
+def test_memory_bound_is_an_option_of_profiling_only(capsys):
+    for command, present in (("profile", True), ("train", False)):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        assert ("--memory-mb" in capsys.readouterr().out) is present
+
+
+def test_claims_lists_every_claim_with_where_it_is_defined(capsys):
+    from crlm_bench.replication.claims import ALL_CLAIMS
+
+    assert cli.main(["claims"]) == 0
+    out = capsys.readouterr().out
+    for claim in ALL_CLAIMS:
+        assert claim.name in out and claim.where in out
+
+
+def test_fetch_checks_a_data_set_and_says_what_to_type_when_it_is_missing(tmp_path, caplog):
+    caplog.set_level("INFO")
+    assert cli.main(["fetch", "synthetic"]) == 0
+    assert "synthetic train: 1024 images" in caplog.text
+    caplog.clear()
+    assert cli.main(["fetch", "cifar10", "--data-dir", str(tmp_path)]) == 1
+    assert f"crlm-bench fetch cifar10 --download --data-dir {tmp_path}" in caplog.text
+    assert not any(tmp_path.iterdir())  # nothing fetched without --download
+
+
+def test_output_cut_short_by_its_reader_is_not_a_failure(tmp_path, monkeypatch, caplog):
+    """`crlm-bench grid --json | head`: the reader closes the pipe; exit 0, no traceback, and the
+    flush at exit goes nowhere instead of raising again."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    out = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stdout", out)
+    assert cli.main(["grid", "--budget", "paper", "--json", "--store", str(tmp_path)]) == 0
+    out.write("more")
+    out.flush()  # would raise BrokenPipeError had the descriptor not been pointed at /dev/null
+    monkeypatch.undo()
+    out.close()
+    assert "BrokenPipeError" not in caplog.text

@@ -8,7 +8,7 @@ from :mod:`.sampling`), its checkpoints (:mod:`.checkpoints`) and test accuracy 
     ['input', 'layer1.0', 'layer2.0', 'layer3.0', 'avgpool', 'linear']
 
 Data sets are read offline from the data root (``root=``, else ``$CRLM_DATA``, else
-``~/.cache/crlm-bench/data``); fetch one with ``python -m crlm_bench.vision.fetch NAME --download``.
+``~/.cache/crlm-bench/data``); fetch one with ``crlm-bench fetch NAME --download``.
 """
 
 from crlm_bench.vision.checkpoints import Checkpoint

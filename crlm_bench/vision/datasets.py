@@ -8,7 +8,7 @@ augments whole batches there (:func:`normalize`, :func:`augment_batch`).
 
 Where the data live. The root is the ``root`` argument, else ``$CRLM_DATA``, else
 ``~/.cache/crlm-bench/data``. Nothing touches the network unless ``download=True`` (or
-``python -m crlm_bench.vision.fetch NAME --download``); a missing or corrupt data set raises
+``crlm-bench fetch NAME --download``); a missing or corrupt data set raises
 :class:`DatasetUnavailableError`, naming the data set, the paths searched and the command that
 fetches it.
 
@@ -147,7 +147,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 def fetch_command(name: str, root: str | os.PathLike | None = None) -> str:
     """The shell command that downloads data set ``name`` into ``root``."""
-    return f"python -m crlm_bench.vision.fetch {name} --download --root {shlex.quote(str(data_root(root)))}"
+    return f"crlm-bench fetch {name} --download --data-dir {shlex.quote(str(data_root(root)))}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_cifar_missing_names_paths_and_command(tmp_path):
     msg = str(err.value)
     assert "'cifar10'" in msg and "not found" in msg
     assert str(tmp_path / "cifar-10-batches-py") in msg
-    assert f"python -m crlm_bench.vision.fetch cifar10 --download --root {tmp_path}" in msg
+    assert f"crlm-bench fetch cifar10 --download --data-dir {tmp_path}" in msg
     assert err.value.searched == [tmp_path / "cifar-10-batches-py"]
 
 
@@ -260,7 +260,7 @@ def test_fashion_mnist_missing(tmp_path, no_system_fashion_mnist):
     assert "'fashion-mnist'" in msg and "not found" in msg
     for path in (tmp_path / "fashion-mnist", tmp_path / "FashionMNIST" / "raw"):
         assert str(path) in msg
-    assert "python -m crlm_bench.vision.fetch fashion-mnist --download" in msg
+    assert "crlm-bench fetch fashion-mnist --download" in msg
     assert "apt-get install dataset-fashion-mnist" in msg
 
 
