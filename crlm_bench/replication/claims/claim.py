@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from crlm_bench.registry import Registry
 from crlm_bench.replication.claims.curves import CellResult, check_variant, unique
@@ -58,6 +59,40 @@ class Claim:
     ) -> list[Verdict]:
         variant = check_variant(statistic, input_row)
         return self.measure(unique(results), statistic, input_row, variant)
+
+    def verdict(
+        self,
+        *,
+        group: str,
+        value: float,
+        threshold: str,
+        threshold_value: float,
+        holds: bool,
+        explanation: str,
+        variant: str,
+        details: Mapping[str, Any],
+        paper: tuple[float | None, str | None, Mapping[str, Any]] = (None, None, {}),
+    ) -> Verdict:
+        """This claim's verdict on ``group``: filed under its paper claim with its statistic.
+
+        ``paper`` is (value, source, details) of the paper's side where the paper gives one; its
+        details are added after the measured ones.
+        """
+        paper_value, paper_source, paper_details = paper
+        return Verdict(
+            claim=self.paper_claim,
+            group=group,
+            statistic=self.statistic,
+            value=value,
+            threshold=threshold,
+            threshold_value=threshold_value,
+            holds=holds,
+            explanation=explanation,
+            paper_value=paper_value,
+            paper_source=paper_source,
+            details={**details, **paper_details},
+            variant=variant,
+        )
 
     def threshold_keys(self) -> dict[str, Threshold]:
         """The thresholds under their report names, ``"<paper claim>/<short name>"``."""

@@ -92,22 +92,18 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
             "n_models": len(names),
             "pearson": pearson(gaps, accs) if enough else math.nan,
         }
-        paper_value, paper_source, paper_details = _paper(dataset, names, variant)
-        details.update(paper_details)
+        paper = _paper(dataset, names, variant)
         verdicts.append(
-            Verdict(
-                claim=PAPER_CLAIM,
+            GAP_ACROSS_MODELS.verdict(
                 group=dataset,
-                statistic=GAP_ACROSS_MODELS.statistic,
                 value=rho,
                 threshold=f"{ACROSS_MODELS.text} (over ≥ {needed} models)",
                 threshold_value=ACROSS_MODELS.value,
                 holds=holds,
                 explanation=explanation,
-                paper_value=paper_value,
-                paper_source=paper_source,
-                details=details,
                 variant=variant,
+                details=details,
+                paper=paper,
             )
         )
     return verdicts

@@ -84,22 +84,18 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
             "slope_holds": SLOPE.check(gap_slope),
             "epochs": epochs,
         }
-        paper_value, paper_source, paper_details = _paper(dataset, model, recipe, variant)
-        details.update(paper_details)
+        paper = _paper(dataset, model, recipe, variant)
         verdicts.append(
-            Verdict(
-                claim=PAPER_CLAIM,
+            GAP_ALONG_TRAINING.verdict(
                 group=group,
-                statistic=GAP_ALONG_TRAINING.statistic,
                 value=r_value,
                 threshold=f"{ALONG_TRAINING.text} with slope {SLOPE.text} (over ≥ {needed} checkpoints)",
                 threshold_value=ALONG_TRAINING.value,
                 holds=holds,
                 explanation=explanation,
-                paper_value=paper_value,
-                paper_source=paper_source,
-                details=details,
                 variant=variant,
+                details=details,
+                paper=paper,
             )
         )
     return verdicts

@@ -50,17 +50,15 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
             )
         details = {"rho": rhos, "n_cells": len(finite), "max_abs_rho": max(finite.values(), default=math.nan)}
         verdicts.append(
-            Verdict(
-                claim=ID_NOT_CURVATURE.paper_claim,
+            ID_NOT_CURVATURE.verdict(
                 group=dataset,
-                statistic=ID_NOT_CURVATURE.statistic,
                 value=value,
                 threshold=MEDIAN_ABS_RHO.text,
                 threshold_value=MEDIAN_ABS_RHO.value,
                 holds=holds,
                 explanation=explanation,
-                details=details,
                 variant=variant,
+                details=details,
             )
         )
     return verdicts

@@ -73,13 +73,10 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
         }
         if "manifold_mixup" in to_baseline:
             details["manifold_mixup_ratio_to_baseline"] = to_baseline["manifold_mixup"]
-        paper_value, paper_source, paper_details = _paper(dataset, model, variant)
-        details.update(paper_details)
+        paper = _paper(dataset, model, variant)
         verdicts.append(
-            Verdict(
-                claim=MIXUP_FLATTENS.paper_claim,
+            MIXUP_FLATTENS.verdict(
                 group=f"{dataset}/{model}",
-                statistic=MIXUP_FLATTENS.statistic,
                 value=value,
                 threshold=(
                     f"{RATIO_TO_BASELINE.text} (and below {', '.join(OTHER_REGULARISERS)} where present)"
@@ -87,10 +84,9 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
                 threshold_value=RATIO_TO_BASELINE.value,
                 holds=holds,
                 explanation=explanation,
-                paper_value=paper_value,
-                paper_source=paper_source,
-                details=details,
                 variant=variant,
+                details=details,
+                paper=paper,
             )
         )
     return verdicts

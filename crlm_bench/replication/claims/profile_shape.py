@@ -114,13 +114,10 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
             "latent_probes": len(curve.values),
             "test_accuracy": r.test_accuracy,
         }
-        paper_value, paper_source, paper_details = _paper_margin(r, variant)
-        details.update(paper_details)
+        paper = _paper_margin(r, variant)
         verdicts.append(
-            Verdict(
-                claim=PROFILE_SHAPE.paper_claim,
+            PROFILE_SHAPE.verdict(
                 group=r.cell_id,
-                statistic=PROFILE_SHAPE.statistic,
                 value=s["margin"],
                 threshold=(
                     f"{MARGIN.text} (rise {RISE.text}, span {PLATEAU_SPAN.text}, "
@@ -129,10 +126,9 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
                 threshold_value=MARGIN.value,
                 holds=holds,
                 explanation=explanation,
-                paper_value=paper_value,
-                paper_source=paper_source,
-                details=details,
                 variant=variant,
+                details=details,
+                paper=paper,
             )
         )
     return verdicts

@@ -28,14 +28,15 @@ FINAL_RATIO = Threshold(
 )
 
 
-def _paper_collapse(pair: tuple[str, str], variant: str) -> tuple[float | None, str | None]:
+def _paper_collapse(pair: tuple[str, str], variant: str) -> tuple[float | None, str | None, dict]:
     pu, pt = paper.UNTRAINED_LAST_PROBE.get(pair), paper.paper_profile(*pair)
     if variant != MAIN_VARIANT or pu is None or pt is None:
-        return None, None
-    return ratio(pu.value, pt.last), (
+        return None, None, {}
+    source = (
         "computed from values read from the paper's figures mapc_rand_n_reg (untrained last "
         "probe) and common_mapc (trained last probe)"
     )
+    return ratio(pu.value, pt.last), source, {}
 
 
 def measure(results: Sequence[CellResult], statistic: str, input_row: str, variant: str) -> list[Verdict]:
@@ -83,21 +84,18 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
             "untrained_plateau_median": median(cu.plateau),
             "trained_plateau_median": median(ct.plateau),
         }
-        paper_value, paper_source = _paper_collapse(pair, variant)
+        paper = _paper_collapse(pair, variant)
         verdicts.append(
-            Verdict(
-                claim=UNTRAINED_FLATTENS.paper_claim,
+            UNTRAINED_FLATTENS.verdict(
                 group=group,
-                statistic=UNTRAINED_FLATTENS.statistic,
                 value=collapse,
                 threshold=f"{LAST_COLLAPSE.text} (and untrained last/penultimate {FINAL_RATIO.text})",
                 threshold_value=LAST_COLLAPSE.value,
                 holds=holds,
                 explanation=explanation,
-                paper_value=paper_value,
-                paper_source=paper_source,
-                details=details,
                 variant=variant,
+                details=details,
+                paper=paper,
             )
         )
     return verdicts
