@@ -1,8 +1,9 @@
 """The training checkpoint format: file names, the state dictionary, atomic saving and loading.
 
 A checkpoint is one file ``epoch_NNNN.pt`` (:func:`checkpoint_name`) per saved epoch, written
-atomically with :func:`crlm_bench.files.atomic_write`, holding a dictionary of CPU tensors and
-plain values, loadable with ``torch.load(weights_only=True)``:
+atomically with :func:`crlm_bench.files.atomic_write` (a full disk raises
+:class:`~crlm_bench.files.DiskFullError` naming the file, and leaves nothing partial), holding a
+dictionary of CPU tensors and plain values, loadable with ``torch.load(weights_only=True)``:
 
 - ``format``: :data:`CHECKPOINT_FORMAT`; ``run``: the settings that must match to resume (data set,
   recipe, epochs, seed, subsets); ``arch``: the model's architecture name; ``epoch``;
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from crlm_bench.files import atomic_write
+from crlm_bench.files import atomic_write, open_regular
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -77,17 +78,22 @@ def checkpoint_epoch(path: str | os.PathLike) -> int | None:
 
 
 def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
-    """The checkpoint of the highest epoch in ``checkpoint_dir``, or ``None`` if there is none."""
+    """The checkpoint of the highest epoch in ``checkpoint_dir``, or ``None`` if there is none.
+    Only regular files count (a FIFO or device with a checkpoint's name is passed over)."""
     folder = Path(checkpoint_dir)
     if not folder.is_dir():
         return None
-    found = [(epoch, p) for p in folder.iterdir() if (epoch := checkpoint_epoch(p)) is not None]
+    found = [
+        (epoch, p) for p in folder.iterdir() if (epoch := checkpoint_epoch(p)) is not None and p.is_file()
+    ]
     return max(found)[1] if found else None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint written by the trainer (``weights_only=True``, tensors on the CPU)."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """Load a checkpoint written by the trainer (``weights_only=True``, tensors on the CPU); anything
+    but a regular file raises :class:`~crlm_bench.files.NotARegularFileError` (never blocks)."""
+    with open_regular(path) as f:
+        state = torch.load(f, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{path} is not a crlm_bench training checkpoint of format {CHECKPOINT_FORMAT}; "

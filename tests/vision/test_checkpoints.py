@@ -1,9 +1,11 @@
 """Checkpoints: file names, finding the latest, atomic saving, the saved state, and refusing files
-that are not checkpoints."""
+that are not checkpoints (nor regular files); a full disk names the checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import threading
 
 import pytest
@@ -63,6 +65,52 @@ def test_load_refuses_other_files(tmp_path):
     torch.save({"model": {}}, tmp_path / "plain.pt")
     with pytest.raises(ValueError, match="not a crlm_bench training checkpoint of format 1"):
         load_checkpoint(tmp_path / "plain.pt")
+
+
+def test_a_fifo_is_neither_resumed_from_nor_blocked_on(tmp_path):
+    save_checkpoint(_state(1.0), tmp_path / checkpoint_name(2))
+    fifo = tmp_path / checkpoint_name(3)
+    os.mkfifo(fifo)
+    assert latest_checkpoint(tmp_path) == tmp_path / checkpoint_name(2)
+    outcome = {}
+
+    def load():
+        try:
+            load_checkpoint(fifo)
+        except OSError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():  # blocked opening the FIFO: give it a writer so that the thread ends
+        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(writer)
+        thread.join(10)
+        pytest.fail("load_checkpoint blocked on a FIFO")
+    assert "FIFO" in str(outcome.get("error"))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_names_the_checkpoint_and_keeps_the_old_one(tmp_path, monkeypatch):
+    path = save_checkpoint(_state(1.0), tmp_path / checkpoint_name(1))
+    real_save = torch.save
+
+    def save_on_full_disk(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 the first bytes")
+        full = open("/dev/full", "wb")  # torch's own failure: "[enforce fail at inline_container.cc]"
+        try:
+            real_save(obj, full, *args, **kwargs)
+        finally:
+            with contextlib.suppress(OSError):
+                full.close()
+
+    monkeypatch.setattr(torch, "save", save_on_full_disk)
+    with pytest.raises(OSError, match=f"no space left on device at {path}"):
+        save_checkpoint({**_state(2.0), "model": {"w": torch.zeros(10_000)}}, path)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # nothing partial left
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.full((3,), 1.0))
 
 
 def test_checkpoint_contents_and_atomic_write(tmp_path):

@@ -36,6 +36,15 @@ dies (no stale locks), re-entrant within one thread of one :class:`Store`. :meth
 takes the lock, re-checks, and computes only if the entry is still missing, so concurrent processes
 compute a key once. Local file systems only (flock is unreliable on some network file systems).
 
+The store never follows a symbolic link below its root (the root itself may be one): a link in
+place of an entry, or of a file in one, makes the entry corrupt (moved aside or removed as a link,
+its target untouched); a link in place of one of the store's own directories (a kind, a prefix,
+``.tmp``, ``.work``, ``.quarantine``, ``.locks``) is reported by ``verify`` and left alone by ``gc``,
+and reading or writing entries through it raises :class:`StoreLinkError`. Only regular files are
+read: a FIFO or device in an entry makes it corrupt instead of blocking. A write that fails for lack
+of space raises :class:`~crlm_bench.files.DiskFullError` naming the file or entry, and leaves
+nothing partial. A root that is a file is never a store (:class:`NotAStoreError`).
+
 Checkpoints are written with :func:`save_tensors` and read with :func:`load_tensors`, which uses
 ``torch.load(weights_only=True)``: the store never unpickles arbitrary objects. Tables are Parquet
 (:func:`save_frame`, :func:`load_frame`).
@@ -53,6 +62,7 @@ from crlm_bench.experiment.store.layout import (
     MANIFEST,
     STORE_FORMAT_VERSION,
     NotAStoreError,
+    StoreLinkError,
     default_root,
 )
 from crlm_bench.experiment.store.locks import LockTimeout
@@ -66,7 +76,7 @@ from crlm_bench.experiment.store.serialise import (
     save_tensors,
 )
 from crlm_bench.experiment.store.store import EntryExistsError, Store
-from crlm_bench.files import atomic_write, sha256_file
+from crlm_bench.files import DiskFullError, NotARegularFileError, atomic_write, sha256_file
 
 __all__ = [
     "STORE_FORMAT_VERSION",
@@ -82,6 +92,9 @@ __all__ = [
     "LockTimeout",
     "EntryExistsError",
     "NotAStoreError",
+    "StoreLinkError",
+    "DiskFullError",
+    "NotARegularFileError",
     "UnsafeCheckpointError",
     "atomic_write",
     "save_tensors",

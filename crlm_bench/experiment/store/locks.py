@@ -2,7 +2,8 @@
 
 The kernel releases a lock when its holder dies, so no lock goes stale; a lock file records who
 holds it (pid, host, since when) for the messages of those waiting. :class:`KeyLocks` makes the
-locks re-entrant within one thread of one store.
+locks re-entrant within one thread of one store. Lock directories are never symbolic links, and a
+lock path that is not a regular file (a link, a FIFO) is replaced, never opened through.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import fcntl
 import logging
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+from crlm_bench.experiment.store.layout import _safe_dir
+from crlm_bench.files import open_regular
 
 log = logging.getLogger(__package__)
 
@@ -77,10 +82,10 @@ class KeyLocks:
         the lock and return its open fd; raise :class:`LockTimeout` after that."""
         path = self.path(kind, key)
         self._prepare()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _safe_dir(self.directory.parent, self.directory.name, kind)
         start = time.monotonic()
         delay, next_log = 0.01, start
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock_file(path)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -116,8 +121,8 @@ class KeyLocks:
             if same:
                 break
             os.close(fd)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            _safe_dir(self.directory.parent, self.directory.name, kind)
+            fd = _open_lock_file(path)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         info = f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n".encode()
         os.ftruncate(fd, 0)
@@ -132,9 +137,35 @@ class KeyLocks:
             os.close(fd)
 
 
+def _open_lock_file(path: Path) -> int:
+    """Open (creating) the lock file ``path``; something else in its place (a symbolic link, a
+    FIFO: not the store's) is unlinked first, never followed or blocked on."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        try:
+            regular = stat.S_ISREG(os.lstat(path).st_mode)
+        except FileNotFoundError:
+            regular = True  # created below
+        if regular:
+            try:
+                fd = os.open(path, flags, 0o644)
+            except OSError as error:
+                if error.errno != errno.ELOOP:  # ELOOP: replaced by a symbolic link meanwhile
+                    raise
+            else:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.set_blocking(fd, True)
+                    return fd
+                os.close(fd)
+        log.warning("store lock path %s is not a regular file; replacing it", path)
+        path.unlink(missing_ok=True)
+    raise OSError(errno.EINVAL, f"store lock path {path} keeps being replaced by something else", str(path))
+
+
 def _holder(lock_path: Path) -> str:
     try:
-        text = lock_path.read_text().strip()
+        with open_regular(lock_path, follow_symlinks=False) as f:
+            text = f.read().decode(errors="replace").strip()
     except OSError:
         text = ""
     return text or "another process"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +19,13 @@ from typing import Any
 
 from crlm_bench import __version__
 from crlm_bench.experiment.store.layout import MANIFEST, STORE_FORMAT_VERSION
-from crlm_bench.files import canonical_json, sha256_file
+from crlm_bench.files import (
+    NotARegularFileError,
+    canonical_json,
+    open_regular,
+    sha256_file,
+    stat_regular,
+)
 
 
 class CorruptEntryWarning(UserWarning):
@@ -144,14 +151,33 @@ class _Check:
 
 
 def _check_entry(path: Path, kind: str, key: str, full: bool = True) -> _Check:
-    """Check the entry directory at ``path``; ``full`` hashes every file, else sizes only."""
-    if not path.is_dir():
+    """Check the entry directory at ``path``; ``full`` hashes every file, else sizes only.
+
+    Only regular files are read, and no symbolic link is followed: an entry that is a link, or
+    holds a link, FIFO, device or directory, is corrupt (and nothing blocks on it)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
         return _Check("missing")
+    if stat.S_ISLNK(mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return _Check(
+            "corrupt",
+            f"the entry is a symbolic link (to {target}); the store never follows links out of its root",
+        )
+    if not stat.S_ISDIR(mode):
+        return _Check("corrupt", "the entry is not a directory")
     manifest_path = path / MANIFEST
     try:
-        raw = manifest_path.read_bytes()
+        with open_regular(manifest_path, follow_symlinks=False) as f:
+            raw = f.read()
     except FileNotFoundError:
         return _Check("partial", "no manifest.json (the writer stopped before finishing)", MANIFEST)
+    except NotARegularFileError as error:
+        return _Check("corrupt", f"manifest.json is not a regular file ({error.strerror})", MANIFEST)
     except OSError as error:
         return _Check("corrupt", f"manifest.json unreadable: {error}", MANIFEST)
     try:
@@ -194,11 +220,13 @@ def _check_entry(path: Path, kind: str, key: str, full: bool = True) -> _Check:
         file_path = path / name
         try:
             if full:
-                digest, size = sha256_file(file_path)
+                digest, size = sha256_file(file_path, follow_symlinks=False)
             else:
-                digest, size = info["sha256"], file_path.stat().st_size
+                digest, size = info["sha256"], stat_regular(file_path, follow_symlinks=False).st_size
         except FileNotFoundError:
             return _Check("corrupt", f"file {name!r} listed in the manifest is missing", name)
+        except NotARegularFileError as error:
+            return _Check("corrupt", f"file {name!r} is not a regular file ({error.strerror})", name)
         except OSError as error:
             return _Check("corrupt", f"file {name!r} unreadable: {error}", name)
         if size != info["size"]:

@@ -1,6 +1,8 @@
 """Checkpoints and tables in files: :func:`save_tensors` / :func:`load_tensors` (``torch.load`` with
 ``weights_only=True``, so nothing is ever unpickled) and :func:`save_frame` / :func:`load_frame`
-(Parquet). Every write is atomic (:func:`crlm_bench.files.atomic_write`)."""
+(Parquet). Every write is atomic (:func:`crlm_bench.files.atomic_write`; a full disk raises
+:class:`~crlm_bench.files.DiskFullError` naming the file); only regular files are read
+(:func:`crlm_bench.files.open_regular`: a FIFO or device raises instead of blocking)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import os
 from collections import OrderedDict
 from typing import Any
 
-from crlm_bench.files import atomic_write
+from crlm_bench.files import atomic_write, open_regular
 
 
 class UnsafeCheckpointError(ValueError):
@@ -68,13 +70,15 @@ def save_tensors(path: str | os.PathLike[str], obj: Any) -> None:
 
 def load_tensors(path: str | os.PathLike[str]) -> Any:
     """``torch.load(path, weights_only=True, map_location="cpu")``; a file holding arbitrary pickled
-    objects is refused with :class:`UnsafeCheckpointError` (nothing in it is executed)."""
+    objects is refused with :class:`UnsafeCheckpointError` (nothing in it is executed), and anything
+    but a regular file with :class:`~crlm_bench.files.NotARegularFileError`."""
     import pickle
 
     import torch
 
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        with open_regular(path) as f:
+            return torch.load(f, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as error:
         first = str(error).strip().splitlines()
         detail = next((line for line in reversed(first) if line.strip()), "")
@@ -96,4 +100,5 @@ def load_frame(path: str | os.PathLike[str]) -> Any:
     """Read a Parquet file written by :func:`save_frame` into a pandas DataFrame."""
     import pandas as pd
 
-    return pd.read_parquet(path, engine="pyarrow")
+    with open_regular(path) as f:
+        return pd.read_parquet(f, engine="pyarrow")

@@ -4,6 +4,7 @@ layout and guarantees are in the package docstring)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -11,6 +12,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -31,8 +33,13 @@ from crlm_bench.experiment.store.layout import (
     AUDIT_LOG,
     MANIFEST,
     STORE_FORMAT_VERSION,
+    NotAStoreError,
     _entry_path,
     _is_store,
+    _link_below,
+    _link_error,
+    _remove,
+    _safe_dir,
     default_root,
 )
 from crlm_bench.experiment.store.locks import KeyLocks
@@ -46,7 +53,14 @@ from crlm_bench.experiment.store.manifest import (
     _new_manifest,
     _write_manifest,
 )
-from crlm_bench.files import atomic_write, fsync_dir, sha256_file
+from crlm_bench.files import (
+    atomic_write,
+    disk_full_cause,
+    disk_full_error,
+    fsync_dir,
+    open_regular,
+    sha256_file,
+)
 
 log = logging.getLogger(__package__)
 
@@ -104,6 +118,15 @@ class Store:
         self._check_kind_key(kind, key)
         return _entry_path(self.root, kind, key)
 
+    def _entry(self, kind: str, key: str) -> Path:
+        """:meth:`path`, refused with :class:`StoreLinkError` if a directory above it (its kind or
+        prefix) is a symbolic link: the store does not follow links out of its root."""
+        path = self.path(kind, key)
+        link = _link_below(self.root, path.parent)
+        if link is not None:
+            raise _link_error(link)
+        return path
+
     def ensure_root(self) -> Path:
         """Create the store (its marker) if it does not exist yet; refuse a foreign directory."""
         self._ensure_root()
@@ -122,6 +145,19 @@ class Store:
     def _is_store(self) -> bool:
         """True if ``root`` is a store, False if it is missing or empty; else NotAStoreError."""
         return _is_store(self.root)
+
+    def check(self, *, missing_ok: bool = True) -> None:
+        """Raise :class:`NotAStoreError` unless the root is a store or an empty directory, or
+        (``missing_ok``, for commands that start a store) does not exist yet. A file, or a directory
+        of other files, is never a store; ``missing_ok=False`` (for commands that only read or clean
+        a store) refuses a missing root too, which is most often a mistyped path."""
+        if self._is_store() or missing_ok or self.root.is_dir():
+            return
+        raise NotAStoreError(
+            f"{self.root} is not a crlm-bench store: it does not exist. Check the path given "
+            "(--store, $CRLM_STORE); a store is made by the first `crlm-bench train` or `profile` "
+            "into it."
+        )
 
     def _work_path(self, kind: str, key: str) -> Path:
         return self.root / _WORK / kind / key
@@ -151,7 +187,7 @@ class Store:
         :class:`CorruptEntryWarning` naming it and the bad file, and None is returned so that it
         is recomputed.
         """
-        path = self.path(kind, key)
+        path = self._entry(kind, key)
         check = _check_entry(path, kind, key)
         if check.status == "complete":
             return Entry(path, kind, key, check.manifest)
@@ -167,11 +203,10 @@ class Store:
         return None
 
     def _quarantine(self, kind: str, key: str, check: _Check) -> Path:
-        path = self.path(kind, key)
+        path = self._entry(kind, key)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        dest = self.root / _QUARANTINE / kind / f"{key}--{stamp}-{secrets.token_hex(4)}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(path, dest)
+        dest = _safe_dir(self.root, _QUARANTINE, kind) / f"{key}--{stamp}-{secrets.token_hex(4)}"
+        os.rename(path, dest)  # a symbolic link is moved as a link: its target is not touched
         fsync_dir(path.parent)
         bad = f" (bad file: {check.bad_file})" if check.bad_file else ""
         message = (
@@ -195,9 +230,7 @@ class Store:
         :meth:`get_or_create` does around ``create``); write into it with :func:`atomic_write`."""
         self._check_kind_key(kind, key)
         self._ensure_root()
-        path = self._work_path(kind, key)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return _safe_dir(self.root, _WORK, kind, key)
 
     def put(
         self,
@@ -240,7 +273,7 @@ class Store:
         if not isinstance(summary, str):
             raise TypeError(f"Store.put: summary must be a str, got {type(summary).__name__}")
 
-        final = self.path(kind, key)
+        final = self._entry(kind, key)
         with self.lock(kind, key):
             check = _check_entry(final, kind, key)
             if check.status == "complete" and not replace:
@@ -251,8 +284,8 @@ class Store:
             if check.status in ("partial", "corrupt"):
                 self._quarantine(kind, key, check)
 
-            staging = self.root / _TMP / f"{kind}--{key}--{os.getpid()}-{secrets.token_hex(4)}"
-            staging.mkdir(parents=True)
+            staging = _safe_dir(self.root, _TMP) / f"{kind}--{key}--{os.getpid()}-{secrets.token_hex(4)}"
+            staging.mkdir()
             try:
                 records = {
                     name: self._stage_file(staging / name, source, kind, key)
@@ -261,9 +294,9 @@ class Store:
                 manifest = _new_manifest(kind, key, summary, settings, meta, records)
                 _write_manifest(staging, manifest)  # written last
                 fsync_dir(staging)
-                final.parent.mkdir(parents=True, exist_ok=True)
+                _safe_dir(self.root, kind, key[:2])
                 old = None
-                if final.exists():  # replace=True: move the old entry out of the way first
+                if os.path.lexists(final):  # replace=True: move the old entry out of the way first
                     old = self.root / _TMP / f"{kind}--{key}--old-{secrets.token_hex(4)}"
                     os.rename(final, old)
                 try:
@@ -273,12 +306,15 @@ class Store:
                         os.rename(old, final)
                     raise
                 fsync_dir(final.parent)
-            except BaseException:
+            except BaseException as error:
                 shutil.rmtree(staging, ignore_errors=True)
+                full = disk_full_cause(error)
+                if full is not None:
+                    raise disk_full_error(final, full) from error
                 raise
             if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-            shutil.rmtree(self._work_path(kind, key), ignore_errors=True)
+                _remove(self.root, old)
+            _remove(self.root, self._work_path(kind, key))
         self._audit(kind, key, summary)
         log.debug("stored %s/%s (%s) at %s", kind, key, summary, final)
         return Entry(final, kind, key, manifest)
@@ -296,7 +332,20 @@ class Store:
                 "pid": os.getpid(),
             }
         )
-        fd = os.open(self.root / AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        path = self.root / AUDIT_LOG
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        try:
+            fd = os.open(path, flags, 0o644)  # a FIFO without a reader: ENXIO, never a hang
+        except OSError as error:
+            if error.errno not in (errno.ELOOP, errno.ENXIO):
+                raise
+            fd = None
+        if fd is not None and not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            fd = None
+        if fd is None:
+            log.warning("store log %s is not a regular file; %s/%s is not recorded in it", path, kind, key)
+            return
         try:
             os.write(fd, (line + "\n").encode())
         finally:
@@ -307,7 +356,9 @@ class Store:
         path = self.root / AUDIT_LOG
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        with open_regular(path, follow_symlinks=False) as f:
+            text = f.read().decode()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def _stage_file(self, dest: Path, source: FileSource, kind: str, key: str) -> dict[str, Any]:
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -321,7 +372,7 @@ class Store:
         if not src.is_file():
             raise FileNotFoundError(f"Store.put: {src} is not a file (given for {dest.name!r})")
         work = self._work_path(kind, key).absolute()
-        if src.absolute().is_relative_to(work):
+        if src.absolute().is_relative_to(work) and stat.S_ISREG(os.lstat(src).st_mode):
             try:
                 os.link(src, dest)  # no copy of a large checkpoint; the workdir goes away after
                 digest, size = sha256_file(dest)
@@ -334,7 +385,7 @@ class Store:
             except OSError:
                 dest.unlink(missing_ok=True)  # e.g. a file system without hard links: copy
         digest, size = hashlib.sha256(), 0
-        with open(src, "rb") as fin, open(dest, "xb") as fout:
+        with open_regular(src) as fin, open(dest, "xb") as fout:
             while chunk := fin.read(_CHUNK):
                 digest.update(chunk)
                 fout.write(chunk)
@@ -388,15 +439,14 @@ class Store:
 
     def remove(self, kind: str, key: str) -> bool:
         """Delete the entry ``(kind, key)`` and its workdir; True if there was an entry."""
-        path = self.path(kind, key)
+        path = self._entry(kind, key)
         with self.lock(kind, key):
-            existed = path.exists()
-            if existed:
-                trash = self.root / _TMP / f"{kind}--{key}--rm-{secrets.token_hex(4)}"
-                trash.parent.mkdir(parents=True, exist_ok=True)
+            existed = os.path.lexists(path)
+            if existed:  # a symbolic link is moved and unlinked as a link: its target is not touched
+                trash = _safe_dir(self.root, _TMP) / f"{kind}--{key}--rm-{secrets.token_hex(4)}"
                 os.rename(path, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            shutil.rmtree(self._work_path(kind, key), ignore_errors=True)
+                _remove(self.root, trash)
+            _remove(self.root, self._work_path(kind, key))
         return existed
 
     # maintenance -----------------------------------------------------------------------------
@@ -417,9 +467,12 @@ class Store:
         non-empty root without the store marker, so a mistyped root is never cleaned.
 
         Removes partial and corrupt entries (all files hashed), moved-aside entries, staging
-        directories and temporary files left by killed writers, workdirs of completed entries,
-        and unheld lock files. Workdirs of missing entries hold resumable progress and are kept
-        unless ``workdirs=True``. Keys whose lock is held by someone are skipped.
+        directories and temporary files left by killed writers (every name
+        :func:`~crlm_bench.files.is_temp_name` knows; under a key's lock, or with a dead writer's
+        pid), workdirs of completed entries, and unheld lock files. Workdirs of missing entries
+        hold resumable progress and are kept unless ``workdirs=True``. Keys whose lock is held by
+        someone are skipped. No symbolic link is followed: one in place of an entry is unlinked,
+        one in place of a directory of the store's own is left alone with a warning.
         """
         return maintenance.gc(self.root, self._locks, workdirs=workdirs)
 
