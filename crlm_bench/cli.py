@@ -171,18 +171,29 @@ def _context(args: argparse.Namespace):
     memory_mb = getattr(args, "memory_mb", MEMORY_MB)  # only profiling holds activations
     if memory_mb < 1:
         raise UsageError(f"--memory-mb must be positive, got {memory_mb}")
-    return Context(
-        data_root=args.data_dir,
-        download=args.download,
-        device=args.device,
-        memory_bytes=memory_mb * 2**20,
-    )
+    try:
+        return Context(
+            data_root=args.data_dir,
+            download=args.download,
+            device=args.device,
+            memory_bytes=memory_mb * 2**20,
+        ).check()
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
 
 
-def _store(args: argparse.Namespace):
-    from crlm_bench.experiment.store import Store
+def _store(args: argparse.Namespace, *, missing_ok: bool = True):
+    """The store at --store (else $CRLM_STORE, else the cache). A file, or a directory of other
+    files, is a usage error; so is a missing path unless ``missing_ok`` (commands that make entries
+    start a store there)."""
+    from crlm_bench.experiment.store import NotAStoreError, Store
 
-    return Store(args.store)
+    store = Store(args.store)
+    try:
+        store.check(missing_ok=missing_ok)
+    except NotAStoreError as error:
+        raise UsageError(str(error)) from None
+    return store
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,8 +210,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from crlm_bench.experiment.pipeline import ensure_training
 
-    store, ctx = _store(args), _context(args)
-    for cell in _cells(args, with_measurement=False):
+    ctx, cells = _context(args), _cells(args, with_measurement=False)  # checked before the store is
+    store = _store(args)
+    for cell in cells:
         entry = ensure_training(cell.training, store, ctx)
         acc = entry.meta["test_accuracy"]
         print(f"{cell.id}: test accuracy " + ", ".join(f"e{e} {float(a):.4f}" for e, a in acc.items()))
@@ -210,8 +222,9 @@ def _train(args: argparse.Namespace) -> int:
 def _profile(args: argparse.Namespace) -> int:
     from crlm_bench.experiment.pipeline import ensure_profile
 
-    store, ctx = _store(args), _context(args)
-    for cell in _cells(args, with_measurement=True):
+    ctx, cells = _context(args), _cells(args, with_measurement=True)  # checked before the store is
+    store = _store(args)
+    for cell in cells:
         entry = ensure_profile(cell, store, ctx)
         print(f"{cell.id}: profile {entry.path}")
     return 0
@@ -220,10 +233,11 @@ def _profile(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from crlm_bench.experiment.pipeline import stored_profile
+    from crlm_bench.experiment.pipeline import stored_profile, stored_provenance
 
     (cell,) = _cells(args, with_measurement=True)
-    frame = stored_profile(cell, _store(args))
+    store = _store(args)
+    frame = stored_profile(cell, store)
     if frame is None:
         log.error(
             "no stored profile for %s with these settings; run: crlm-bench profile %s (same options)",
@@ -248,8 +262,21 @@ def _show(args: argparse.Namespace) -> int:
         "scalar_curvature_median",
     ]
     print(f"{cell.id}  test accuracy {float(frame['test_accuracy'].iloc[0]):.4f}  (key {cell.key})")
+    made = stored_provenance(cell, store)
+    print(
+        "; ".join(
+            f"{verb} with {made[kind].get('threads') or '?'} torch threads "
+            f"on {made[kind].get('device') or '?'}"
+            for verb, kind in (("trained", "training"), ("profiled", "profile"))
+        )
+        + (" (? = not recorded by the version that computed it)" if None in _values(made) else "")
+    )
     print(tabulate(frame[columns], headers="keys", showindex=False, tablefmt="github", floatfmt=".4g"))
     return 0
+
+
+def _values(nested: dict[str, dict]) -> list:
+    return [v for inner in nested.values() for v in (inner.values() if inner else [None])]
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -333,10 +360,21 @@ def _grid(args: argparse.Namespace) -> int:
             f"{c['at']}/{c['epochs']}" if c["at"] != c["epochs"] else c["epochs"],
             c["points"],
             c["neighbours"],
+            "/".join(str(c[f] or "-") for f in ("training_threads", "profile_threads")),
         ]
         for c in cells
     ]
-    headers = ["cell", "key", "training key", "profile", "training", "epochs", "points", "neighbours"]
+    headers = [
+        "cell",
+        "key",
+        "training key",
+        "profile",
+        "training",
+        "epochs",
+        "points",
+        "neighbours",
+        "threads (train/profile)",
+    ]
     print(f"budget {budget.name}: {budget.description}  (store {store.root})")
     print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     print(
@@ -379,7 +417,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _store_cmd(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    store = _store(args)
+    store = _store(args, missing_ok=False)  # ls, verify and gc only read or clean a store
     if args.action == "ls":
         rows = [
             [l.kind, l.key[:12], l.status, l.summary, f"{l.size / 2**20:.1f}"]

@@ -48,18 +48,39 @@ from crlm_bench import workers
 log = logging.getLogger(__name__)
 
 
+def _positive_int(text: str) -> int:
+    """An option's value as a positive integer; anything else is pytest's usage error (exit 4)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     from crlm_bench.replication.budgets import budget_names
 
-    group = parser.getgroup("crlm-bench", "replication of Kaufman & Azencot (ICML 2023)")
+    group = parser.getgroup("crlm-bench", "crlm-bench: replication of Kaufman & Azencot (ICML 2023)")
     group.addoption(
         "--budget",
         default="paper",
         choices=budget_names(),
         help="grid of cells to replicate on (default paper)",
     )
-    group.addoption("--store", default=None, help="artifact store directory")
-    group.addoption("--data-dir", default=None, help="data root directory")
+    group.addoption(
+        "--store",
+        default=None,
+        help="artifact store directory (default $CRLM_STORE, else ~/.cache/crlm-bench/store)",
+    )
+    group.addoption(
+        "--data-dir",
+        default=None,
+        help="data root directory (default $CRLM_DATA, else ~/.cache/crlm-bench/data)",
+    )
     group.addoption(
         "--download", action="store_true", default=False, help="allow downloading missing data sets"
     )
@@ -90,7 +111,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--threads",
-        type=int,
+        type=_positive_int,
         default=None,
         help="torch threads for computing cells, in every process and job (default: torch's; under "
         "xdist, the CPU count shared among the workers). Numbers are bit-identical across runs with "

@@ -174,3 +174,22 @@ def test_output_cut_short_by_its_reader_is_not_a_failure(tmp_path, monkeypatch, 
     monkeypatch.undo()
     out.close()
     assert "BrokenPipeError" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["train", "synthetic-vgg6_narrow-baseline-s0-e1", "--override", "train_subset=-5"], "train_subset"),
+        (["profile", "synthetic-vgg6_narrow-baseline-s0-e1", "--override", "batch_size=true"], "batch_size"),
+        (["train", "synthetic-vgg6_narrow-untrained-s0-e0", "--device", "tpu"], "unknown device 'tpu'"),
+        (["profile", "synthetic-vgg6_narrow-untrained-s0-e0", "--device", "cuda:7"], "cuda:7"),
+    ],
+)
+def test_bad_settings_are_refused_before_the_store_is_touched(argv, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    store = tmp_path / "store"
+    with pytest.raises(SystemExit) as info:
+        cli.main([*argv, "--store", str(store)])
+    assert info.value.code == 2
+    assert words in capsys.readouterr().err
+    assert not store.exists()  # no work directory, no `working` row in store ls

@@ -30,6 +30,7 @@ def store(tmp_path, cells):
         profiled.key,
         {"profile.parquet": b"not really parquet"},
         profiled.to_dict(),
+        {"threads": 3, "device": "cpu"},
         summary=profiled.id,
     )
     series = get_budget(BUDGET).checkpoint_runs[0][0].training
@@ -89,13 +90,24 @@ def test_json_reports_the_stored_profile_and_training_run_and_counts_the_rest(ca
     assert (len(cells), len(runs), len(to_train)) == (12, 8, 6)
 
 
+def test_the_thread_count_that_made_each_artefact_is_listed(capsys, store, cells):
+    """The series' run predates the record (no threads in its meta); the profile says 3."""
+    rows = {c["id"]: c for c in listed(capsys, store)["cells"]}
+    assert rows[cells[0].id]["profile_threads"] == 3
+    assert all(r["training_threads"] is None for r in rows.values())
+    assert all(r["profile_threads"] is None for i, r in rows.items() if i != cells[0].id)
+    code, out = grid(capsys, "--list", "--store", str(store.root))
+    assert code == 0 and "threads (train/profile)" in out
+    assert re.search(re.escape(cells[0].id) + r" .*\| -/3 +\|", out)
+
+
 def test_list_shows_a_row_per_cell_and_the_summary_line(capsys, store, cells):
     code, out = grid(capsys, "--list", "--store", str(store.root))
     assert code == 0
     rows = {}
     for line in out.splitlines():
         parts = [p.strip() for p in line.strip().strip("|").split("|")]
-        if len(parts) == 8 and parts[0] in {c.id for c in cells}:
+        if len(parts) == 9 and parts[0] in {c.id for c in cells}:
             rows[parts[0]] = parts
     assert list(rows) == [c.id for c in cells]
     first = rows[cells[0].id]
@@ -107,6 +119,7 @@ def test_list_shows_a_row_per_cell_and_the_summary_line(capsys, store, cells):
     assert rows[checkpoint.id][6:] == [
         str(checkpoint.measurement.points),
         str(checkpoint.measurement.neighbours),
+        "-/-",  # nothing of it stored, so no thread count
     ]
     assert (
         "12 cells: 1 stored, 11 to compute; 6 distinct training runs to compute (8 in the budget, 1 stored)"

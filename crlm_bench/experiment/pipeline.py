@@ -62,25 +62,101 @@ class Context:
             return torch.device(self.device)
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+    def check(self) -> Context:
+        """Raise ValueError, before anything is computed, for a device torch does not know or
+        one this machine does not have, and for a memory bound below one byte."""
+        try:
+            device = self.torch_device
+        except RuntimeError as error:
+            raise ValueError(f"unknown device {self.device!r}: {str(error).splitlines()[0]}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device {self.device!r}: no CUDA device is visible on this machine; use --device cpu"
+            )
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {self.device!r}: this machine has {torch.cuda.device_count()} CUDA devices"
+            )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device {self.device!r}: MPS is not available on this machine")
+        if self.memory_bytes < 1:
+            raise ValueError(f"memory bound must be positive, got {self.memory_bytes} bytes")
+        return self
+
+
+def provenance(ctx: Context) -> dict:
+    """What produced an artefact besides its key, for its manifest's ``meta``: the torch thread
+    count (other counts round training differently) and the device. A run resumed under other
+    settings records those of the process that finished it."""
+    return {"threads": torch.get_num_threads(), "device": ctx.torch_device.type}
+
 
 def build_model(spec: Training) -> torch.nn.Module:
     info = datasets.dataset_info(spec.dataset)
     return models.build(spec.model, info.num_classes, info.in_channels, seed=spec.seed)
 
 
+def _coerce(name: str, value, default):
+    """``value`` as the type of the setting's ``default``: an integral float for an int, any
+    number for a float; a bool only for a bool. Anything else is a ValueError naming the setting."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        if isinstance(default, bool) and isinstance(value, bool):
+            return value
+    elif isinstance(default, int) or (default is None and name in TRAIN_OPTIONS):
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            return int(value)
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)):
+            return float(value)
+    elif isinstance(default, str) and isinstance(value, str):
+        return value
+    if value is None and default is None:
+        return None
+    kind = "an integer" if name in TRAIN_OPTIONS else type(default).__name__
+    raise ValueError(f"override {name}={value!r}: expected {kind} (default {default!r})")
+
+
+def normalised(spec: Training) -> Training:
+    """``spec`` with its overrides in the types of the settings they set (``lr=1`` → ``1.0``,
+    ``batch_size=64.0`` → ``64``) and without those equal to the recipe's or the train options'
+    defaults, so that settings meaning the same run share one key. Raises ValueError for an
+    unknown name, a value of the wrong type or one the recipe or the train options refuse."""
+    if spec.recipe == UNTRAINED:
+        return spec
+    recipe = recipes.get_recipe(spec.recipe)
+    defaults = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(recipe)} | {
+        name: None for name in TRAIN_OPTIONS
+    }
+    defaults.pop("name")
+    unknown = sorted(set(spec.options) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"unknown training override(s) {unknown}; recipe fields: "
+            f"{sorted(set(defaults) - set(TRAIN_OPTIONS))}, train options: {list(TRAIN_OPTIONS)}"
+        )
+    kept = {}
+    for name, value in spec.options.items():
+        value = _coerce(name, value, defaults[name])
+        if value != defaults[name]:
+            kept[name] = value
+    if list(kept.items()) == list(spec.options.items()) and all(
+        type(kept[k]) is type(v) for k, v in spec.options.items()
+    ):
+        return spec
+    return dataclasses.replace(spec, overrides=tuple(sorted(kept.items())))
+
+
 def recipe_and_options(spec: Training) -> tuple[recipes.Recipe, dict]:
-    """The recipe with the cell's overrides applied, and the FitOptions fields among them."""
+    """The recipe with the cell's overrides applied, and the FitOptions fields among them; both
+    checked (the recipe's and FitOptions' own rules) before anything is computed."""
+    spec = normalised(spec)
     recipe = recipes.get_recipe(spec.recipe)
     fields = {f.name for f in dataclasses.fields(recipe)} - {"name"}
     opts = spec.options
-    unknown = sorted(set(opts) - fields - set(TRAIN_OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"unknown training override(s) {unknown}; recipe fields: {sorted(fields)}, train options: "
-            f"{list(TRAIN_OPTIONS)}"
-        )
     recipe = recipe.replace(**{k: v for k, v in opts.items() if k in fields})
-    return recipe, {k: v for k, v in opts.items() if k in TRAIN_OPTIONS}
+    options = {k: v for k, v in opts.items() if k in TRAIN_OPTIONS}
+    training.FitOptions(epochs=spec.epochs, save_at=spec.save_at, **options)  # raises on a bad value
+    return recipe, options
 
 
 def ensure_training(spec: Training, store: Store, ctx: Context = Context()) -> Entry:
@@ -131,7 +207,7 @@ def ensure_training(spec: Training, store: Store, ctx: Context = Context()) -> E
                 save_tensors(weights, {"model": state["model"]})
                 files[weights.name] = weights
                 accuracy[epoch] = acc
-        meta = {"test_accuracy": {str(e): a for e, a in sorted(accuracy.items())}}
+        meta = {"test_accuracy": {str(e): a for e, a in sorted(accuracy.items())}, **provenance(ctx)}
         return files, meta
 
     return store.get_or_create(
@@ -177,7 +253,7 @@ def ensure_profile(cell: Cell, store: Store, ctx: Context = Context()) -> Entry:
         frame["test_accuracy"] = accuracy
         out = workdir / PROFILE_FILE
         save_frame(out, frame)
-        return {out.name: out}, {"test_accuracy": accuracy, "cell_id": cell.id}
+        return {out.name: out}, {"test_accuracy": accuracy, "cell_id": cell.id, **provenance(ctx)}
 
     return store.get_or_create(PROFILE_KIND, cell.key, create, cell.to_dict(), summary=cell.id)
 
@@ -197,12 +273,24 @@ def stored_profile(cell: Cell, store: Store) -> pd.DataFrame | None:
     return None if entry is None else load_frame(entry.file(PROFILE_FILE))
 
 
+def stored_provenance(cell: Cell, store: Store) -> dict[str, dict]:
+    """What produced the cell's stored training run and profile (:func:`provenance`): kind →
+    ``{"threads": …, "device": …}``, empty for an entry not stored and None for a field that an
+    earlier version did not record. Computes nothing."""
+    out: dict[str, dict] = {}
+    for kind, key in ((TRAINING_KIND, cell.training.key), (PROFILE_KIND, cell.key)):
+        entry = store.get(kind, key)
+        out[kind] = {} if entry is None else {f: entry.meta.get(f) for f in ("threads", "device")}
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # validation against the registries
 
 
 def validate(cell: Cell) -> Cell:
-    """Check ``cell``'s names against the registries and return it; raise on an unknown name.
+    """Check ``cell``'s names against the registries and return it with its overrides
+    :func:`normalised`; raise on an unknown name or a bad value.
 
     Dataset, model and recipe must be registered (:class:`~crlm_bench.registry.UnknownNameError`
     lists the known names and the closest match), the overrides must be recipe fields or train
@@ -216,6 +304,7 @@ def validate(cell: Cell) -> Cell:
     datasets.DATASETS.get(spec.dataset)
     models.MODELS.get(spec.model)
     if spec.recipe != UNTRAINED:
-        recipe_and_options(spec)  # the recipe is registered, and the overrides are known
+        recipe_and_options(spec)  # the recipe is registered, and the overrides are known and valid
     probing.check_deviations(cell.measurement)
-    return cell
+    normal = normalised(spec)
+    return cell if normal is spec else dataclasses.replace(cell, training=normal)

@@ -20,11 +20,12 @@ Faithful by default (``docs/design.md``, section 5), each deviation a named sett
   normalised input); column ``neighbourhood`` tells them apart.
 
 Memory stays bounded: points are processed in chunks whose neighbour activations at all probes
-fit ``memory_bytes``, and each probe's fits in batches of points whose design matrices and
-Hessians fit it too; each chunk is reduced to per-point statistics at once and — given a
-``workdir`` — saved, so an interrupted profile resumes at the next chunk. Peak memory is about
-``memory_bytes`` plus the model and the TwoNN samples (and one point's fit, when that alone is
-larger).
+fit ``memory_bytes``, and each point's fit is done alone; each chunk is reduced to per-point
+statistics at once and — given a ``workdir`` — saved with the points it covers, so an
+interrupted profile resumes where it stopped. Peak memory is about ``memory_bytes`` plus the
+model, the TwoNN samples and one point's fit. The memory bound changes only how much is held at
+once, never a number: each point is forwarded with its neighbours as one batch and fitted alone,
+so the profile is bit-identical for every ``memory_bytes``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from tqdm.auto import tqdm
 from crlm_bench.experiment.cell import Measurement
 from crlm_bench.experiment.neighbourhoods import image_ranks, perturbation_neighbourhoods
 from crlm_bench.experiment.store import load_tensors, save_tensors
-from crlm_bench.files import atomic_write
+from crlm_bench.files import atomic_write, open_regular
 from crlm_bench.geometry import (
     Invariants,
     UnderdeterminedFitWarning,
@@ -66,6 +67,8 @@ DEVIATIONS = {
 }
 #: default bound on the neighbour activations held at once (all probes of one chunk of points)
 MEMORY_BYTES = 2 * 2**30
+#: images per forward batch when a point's neighbourhood is larger than that
+FORWARD_IMAGES = 1024
 #: seed of the choice of points and of the ID subsets
 SEED = 0
 INVARIANT_FIELDS = ("sff_norm", "mean_curvature", "scalar_curvature")
@@ -244,20 +247,21 @@ def fit_bytes(k: int, big_d: int, d: int, itemsize: int) -> int:
     return (2 * k * n_coefficients(d) + 2 * m * d * d + k * big_d) * itemsize
 
 
-def _fit(
-    points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str, memory_bytes: int = MEMORY_BYTES
-) -> dict[str, torch.Tensor]:
-    """Per-point MAPC and invariants, fitted in batches of points that fit ``memory_bytes``
-    (a large d — hundreds, as in untrained networks — makes each point's fit large)."""
-    k, big_d = neighbours.shape[1], neighbours.shape[2]
-    step = max(1, memory_bytes // max(1, fit_bytes(k, big_d, d, points.element_size())))
+def _fit(points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str) -> dict[str, torch.Tensor]:
+    """Per-point MAPC and invariants, one point's fit at a time: batched LAPACK calls of other
+    sizes round differently, so a fixed batch of one keeps every number independent of how the
+    points were chunked (and one point's fit is the least memory a fit can take)."""
     parts: list[dict[str, torch.Tensor]] = []
-    for start in range(0, points.shape[0], step):
-        sl = slice(start, start + step)
+    for i in range(points.shape[0]):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnderdeterminedFitWarning)
             kappa, hessians = principal_curvatures(
-                points[sl], neighbours[sl], d, method=method, allow_underdetermined=True, return_hessians=True
+                points[i : i + 1],
+                neighbours[i : i + 1],
+                d,
+                method=method,
+                allow_underdetermined=True,
+                return_hessians=True,
             )
         # one fit gives both; the same numbers as curvature_invariants
         inv = Invariants.from_hessians(hessians)
@@ -273,9 +277,41 @@ def _fit(
 
 def chunk_size(n_neighbours: int, widths: list[int], fit_itemsize: int, memory_bytes: int) -> int:
     """Points per chunk so that the chunk's activations at every probe (float32), plus one probe's
-    copy in the fit dtype and its displacements, stay within ``memory_bytes``."""
+    copy in the fit dtype and its displacements, stay within ``memory_bytes`` (at least one point)."""
     per_point = (n_neighbours + 1) * (4 * sum(widths) + 2 * fit_itemsize * max(widths))
     return max(1, memory_bytes // max(1, per_point))
+
+
+def _saved_points(
+    workdir: Path, plan: Plan, dims: dict[str, int]
+) -> dict[int, dict[str, dict[str, torch.Tensor]]]:
+    """Per-point statistics of the chunk files in ``workdir`` that match this plan: position →
+    probe → field → scalar tensor. A file is used only where it records the same point (split
+    index at that position) and the same probes with the same d; anything else is ignored (and
+    removed), so a run resumed with another memory bound or another choice of points recomputes
+    what does not match instead of mixing it in."""
+    out: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+    for path in sorted(workdir.glob("curvature_*.pt")):
+        try:
+            saved = load_tensors(path)
+            positions = saved["positions"].tolist()
+            indices = saved["indices"]
+            ok = (
+                saved["dims"] == dims
+                and set(saved["stats"]) == set(dims)
+                and len(positions) == indices.shape[0]
+                and all(0 <= p < plan.point_indices.shape[0] for p in positions)
+                and torch.equal(plan.point_indices[positions], indices)
+            )
+        except Exception as error:  # noqa: BLE001 - any unreadable partial file is recomputed
+            log.warning("ignoring partial result %s (%s)", path, error)
+            ok = False
+        if not ok:
+            path.unlink(missing_ok=True)
+            continue
+        for i, pos in enumerate(positions):
+            out[pos] = {name: {f: v[i] for f, v in fields.items()} for name, fields in saved["stats"].items()}
+    return out
 
 
 def curvature_chunks(
@@ -290,33 +326,65 @@ def curvature_chunks(
     workdir: Path | None = None,
     progress: bool | None = None,
 ) -> dict[str, dict[str, torch.Tensor]]:
-    """Per-point statistics at every probe for the plan's points: name → field → ``(n,)``."""
+    """Per-point statistics at every probe for the plan's points: name → field → ``(n,)``.
+
+    The result is bit-identical whatever ``plan.memory_bytes``: each point is forwarded with its
+    neighbours as one batch (in fixed slices of :data:`FORWARD_IMAGES` when larger) and fitted
+    alone, so the chunking decides only what is held at once. Each chunk saved in
+    ``workdir`` records its points' positions, their split indices and every probe's d; a resumed
+    run reuses saved points wherever they match, chunked any way (:func:`_saved_points`).
+    """
     m = plan.measurement
     idx = plan.point_indices
     itemsize = torch.finfo(plan.dtype).bits // 8
     step = chunk_size(m.neighbours, list(widths.values()), itemsize, plan.memory_bytes)
-    chunks = [(i, idx[s : s + step]) for i, s in enumerate(range(0, idx.shape[0], step))]
+    saved = _saved_points(workdir, plan, dims) if workdir is not None else {}
     results: list[dict[str, dict[str, torch.Tensor]]] = []
     disable = (not progress) if progress is not None else None
-    bar = tqdm(chunks, desc="curvature", unit="chunk", disable=disable)
-    for i, chunk in bar:
-        saved = workdir / f"curvature_{i:05d}.pt" if workdir is not None else None
-        if saved is not None and saved.exists():
-            results.append(load_tensors(saved))
+    bar = tqdm(range(0, idx.shape[0], step), desc="curvature", unit="chunk", disable=disable)
+    for start in bar:
+        positions = list(range(start, min(start + step, idx.shape[0])))
+        if all(p in saved for p in positions):
+            results.append(
+                {
+                    probe.name: {
+                        f: torch.stack([saved[p][probe.name][f] for p in positions])
+                        for f in saved[start][probe.name]
+                    }
+                    for probe in probes
+                }
+            )
             continue
-        raw = images[chunk]
-        nbs = perturbation_neighbourhoods(raw, m.toggles)  # (b, M, C, H, W) float64, 0–255
-        b, big_m = nbs.shape[:2]
-        x = torch.cat([raw.to(torch.float64), nbs.flatten(0, 1)])
-        acts = activations(model, probes, normalize(x.to(plan.device), dataset))
+        chunk = idx[positions]
+        per_probe: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {p.name: [] for p in probes}
+        for point in chunk.tolist():
+            raw = images[point : point + 1]
+            nbs = perturbation_neighbourhoods(raw, m.toggles)  # (b, M, C, H, W) float64, 0–255
+            b, big_m = nbs.shape[:2]
+            x = torch.cat([raw.to(torch.float64), nbs.flatten(0, 1)])
+            acts = activations(
+                model, probes, normalize(x.to(plan.device), dataset), batch_size=FORWARD_IMAGES
+            )
+            for probe in probes:
+                a = acts.pop(probe.name)  # as the model computes it; the fit's dtype below
+                per_probe[probe.name].append((a[:b], a[b:].reshape(b, big_m, -1)))
+            del acts
         stats = {}
         for probe in probes:
-            a = acts.pop(probe.name).to(plan.dtype)
-            centre, around = a[:b], a[b:].reshape(b, big_m, -1)
-            stats[probe.name] = _fit(centre, around, dims[probe.name], plan.method, plan.memory_bytes)
-            del a, centre, around
-        if saved is not None:
-            save_tensors(saved, stats)
+            parts = per_probe.pop(probe.name)
+            centre = torch.cat([c for c, _ in parts]).to(plan.dtype)
+            around = torch.cat([n for _, n in parts]).to(plan.dtype)
+            del parts
+            stats[probe.name] = _fit(centre, around, dims[probe.name], plan.method)
+            del centre, around
+        if workdir is not None:
+            record = {
+                "positions": torch.tensor(positions),
+                "indices": chunk,
+                "dims": dict(dims),
+                "stats": stats,
+            }
+            save_tensors(workdir / f"curvature_{positions[0]:06d}_{positions[-1] + 1:06d}.pt", record)
         results.append(stats)
     return {
         p.name: {f: torch.cat([r[p.name][f] for r in results]) for f in results[0][p.name]} for p in probes
@@ -331,7 +399,7 @@ def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch
     k = min(2 * d, raw.shape[0] - 1)
     d_fit = min(d, min(k, raw.shape[1]) - 1)
     idx = knn(raw, k)
-    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method, plan.memory_bytes), k
+    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method), k
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,6 +449,23 @@ def add_nmapc(frame: pd.DataFrame, input_neighbourhood: str = "knn") -> pd.Serie
     return frame["mapc"] / chosen["mapc"].mean()
 
 
+def _saved_ids(path: Path, probes: list[Probe]) -> dict | None:
+    """The intrinsic dimensions saved by an interrupted run, if ``path`` is a regular file that
+    holds them for exactly these probes; else None (and the file is removed), to be recomputed."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        with open_regular(path) as fh:
+            ids = json.load(fh)
+        if sorted(ids) != sorted(p.name for p in probes):
+            raise ValueError(f"probes {sorted(ids)}")
+        return ids
+    except (OSError, ValueError) as error:  # not a regular file, unreadable, not JSON, other probes
+        log.warning("ignoring partial result %s (%s)", path, error)
+        path.unlink(missing_ok=True)
+        return None
+
+
 def measure(
     model: nn.Module,
     probes: list[Probe],
@@ -409,9 +494,8 @@ def measure(
     plan = Plan(measurement, choose_points(images, measurement), device, dtype, memory_bytes)
 
     id_file = workdir / "intrinsic_dimension.json" if workdir is not None else None
-    if id_file is not None and id_file.exists():
-        ids = json.loads(id_file.read_text())
-    else:
+    ids = _saved_ids(id_file, probes) if id_file is not None else None
+    if ids is None:
         ids = intrinsic_dimensions(model, probes, images, dataset, plan)
         if id_file is not None:
             with atomic_write(id_file, "w") as fh:

@@ -90,7 +90,9 @@ def grid_status(budget: Budget, store: Store) -> tuple[list[dict], dict[str, int
     Sizes are checked, nothing is hashed: a listing, not a verification (that is ``store verify``).
     Raises :class:`~crlm_bench.experiment.store.NotAStoreError` for a directory that is not a store.
     """
-    status = {(entry.kind, entry.key): entry.status for entry in store.ls(verify=False)}
+    listing = store.ls(verify=False)
+    status = {(entry.kind, entry.key): entry.status for entry in listing}
+    meta = {(entry.kind, entry.key): entry.meta or {} for entry in listing}
 
     def state(kind: str, key: str) -> str:
         found = status.get((kind, key), "missing")
@@ -110,6 +112,9 @@ def grid_status(budget: Budget, store: Store) -> tuple[list[dict], dict[str, int
                 "profile_stored": profile == "stored",
                 "training": training,
                 "training_stored": training == "stored",
+                # which torch thread count made the stored artefacts (None: not stored or not recorded)
+                "training_threads": meta.get((TRAINING_KIND, t.key), {}).get("threads"),
+                "profile_threads": meta.get((PROFILE_KIND, c.key), {}).get("threads"),
                 "dataset": t.dataset,
                 "model": t.model,
                 "recipe": t.recipe,

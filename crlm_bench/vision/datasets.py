@@ -43,6 +43,7 @@ import os
 import pickle
 import shlex
 import struct
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -412,8 +413,11 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 def _read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (LeCun's MNIST format): magic 0x0000 08 ndim, big-endian dims, uint8 data."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # truncated, bad deflate data, bad header
+        raise ValueError(f"{path} is damaged: {err}") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes")
     ndim = raw[3]

@@ -91,6 +91,8 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
 
 
 def test_killed_profile_resumes_to_the_uninterrupted_result(tmp_path):
+    """Killed with one-point chunks, resumed with the default memory bound (what a user does after
+    an out-of-memory kill): the stored profile is bit for bit the uninterrupted one."""
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     points = 100  # one chunk per point (--memory-mb 1): a window of seconds to kill it in
     args = ["profile", UNTRAINED, *MEASURE, *TRAIN, "--points", str(points), "--memory-mb", "1"]
@@ -99,15 +101,15 @@ def test_killed_profile_resumes_to_the_uninterrupted_result(tmp_path):
     run(*args, store=straight)
     proc = cli(*args, store=killed)
     partial = Store(killed).workdir("profile", c.key) / "partial"
-    wait_for("curvature_00002.pt", partial)
+    wait_for("curvature_000002_000003.pt", partial)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = len(list(partial.glob("curvature_*.pt")))
     assert 0 < done_before < points
-    run(*args, store=killed)
+    run(*args[:-2], store=killed)
     a = load_frame(Store(straight).get("profile", c.key).file("profile.parquet"))
     b = load_frame(Store(killed).get("profile", c.key).file("profile.parquet"))
-    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
 def test_two_processes_compute_one_cell_once(tmp_path):
@@ -170,3 +172,62 @@ def test_validate_names_the_unknown_name(text, kwargs, words):
     with pytest.raises((KeyError, ValueError)) as info:
         pipeline.validate(Cell.parse(text, **kwargs))
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ({"lr": 1}, {"lr": 1.0}),  # an int for a float setting
+        ({"batch_size": 64.0}, {"batch_size": 64}),  # an integral float for an int setting
+        ({"batch_size": 128}, {}),  # the recipe's default is no override
+        ({"momentum": 0.9, "lr": 0.05}, {"lr": 0.05}),
+        ({"train_subset": None}, {}),  # a train option's default
+        ({"train_subset": 512.0}, {"train_subset": 512}),
+    ],
+)
+def test_settings_that_mean_the_same_run_share_one_key(a, b):
+    """The cell's docstring promises it: normalised before hashing, so nothing is computed twice."""
+    first = pipeline.validate(Cell.parse(TRAINED, overrides=a))
+    second = pipeline.validate(Cell.parse(TRAINED, overrides=b))
+    assert first.key == second.key and first.training.key == second.training.key
+    assert first.training.options == second.training.options == b
+
+
+def test_settings_that_differ_keep_their_keys_apart():
+    keys = {pipeline.validate(Cell.parse(TRAINED, overrides=o)).key for o in ({}, {"lr": 0.2}, {"lr": 0.05})}
+    assert len(keys) == 3
+
+
+def test_every_budget_cell_is_already_normal():
+    """Normalising must not move a budget's keys (that would orphan every stored result)."""
+    from crlm_bench.replication.budgets import budget_names, get_budget
+
+    for name in budget_names():
+        for c in get_budget(name).all_cells():
+            assert pipeline.validate(c) is c, c.id
+
+
+@pytest.mark.parametrize(
+    "overrides,words",
+    [
+        ({"batch_size": True}, "expected int"),  # a bool is not a count
+        ({"batch_size": 64.5}, "expected int"),
+        ({"lr": "fast"}, "expected float"),
+        ({"augment": 1}, "expected bool"),
+        ({"train_subset": -5}, "train_subset must be None or an integer >= 2"),
+        ({"train_subset": 1.5}, "expected an integer"),
+        ({"lr": -1.0}, "lr must be > 0"),
+    ],
+)
+def test_a_bad_override_value_is_refused_before_anything_runs(overrides, words):
+    with pytest.raises(ValueError, match=words):
+        pipeline.validate(Cell.parse(TRAINED, overrides=overrides))
+
+
+def test_the_stored_metadata_says_which_thread_count_and_device_made_an_artefact(tmp_path):
+    store = Store(tmp_path)
+    c = cell(UNTRAINED)
+    assert pipeline.stored_provenance(c, store) == {"training": {}, "profile": {}}
+    pipeline.profile(c, store)
+    made = {"threads": torch.get_num_threads(), "device": "cpu"}
+    assert pipeline.stored_provenance(c, store) == {"training": made, "profile": made}

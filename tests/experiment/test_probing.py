@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+
 import pandas as pd
 import pytest
 import torch
@@ -37,32 +41,113 @@ def test_profile_rows_match_the_probes(split, name):
     assert chosen["nmapc"].mean() == pytest.approx(1.0)
 
 
-def test_chunking_does_not_change_the_profile(split, tmp_path):
+def _chunk_bytes(split, model, probes, points):
+    """The memory bound that makes chunks of ``points`` points for SMALL in float64."""
+    sample = probing.activations(model, probes, datasets.normalize(split.images[:1], "synthetic"))
+    widths = [a.shape[1] for a in sample.values()]
+    return points * (SMALL.neighbours + 1) * (4 * sum(widths) + 2 * 8 * max(widths))
+
+
+@pytest.fixture(scope="module")
+def vgg():
     model = models.build("vgg6_narrow", 10, 3, seed=1)
-    probes = models.probes(model)
-    whole = probing.measure(model, probes, split, SMALL)
-    one_by_one = probing.measure(model, probes, split, SMALL, memory_bytes=1, workdir=tmp_path)
-    assert len(list(tmp_path.glob("curvature_*.pt"))) == SMALL.points  # one chunk per point
-    # The perturbation input row fits d = 6 tangent directions to neighbours that span only 3
-    # (the perturbations are affine): its curvature is rounding noise divided by rounding noise,
-    # and batched LAPACK calls of other sizes round differently. Every other row is exact.
-    degenerate = (whole["depth"] == 0) & (whole["neighbourhood"] == "perturbation")
-    pd.testing.assert_frame_equal(whole[~degenerate], one_by_one[~degenerate], rtol=1e-10)
-    pd.testing.assert_frame_equal(whole[degenerate], one_by_one[degenerate], rtol=1e-3)
+    return model, models.probes(model)
 
 
-def test_resumes_from_saved_chunks(split, tmp_path):
-    model = models.build("vgg6_narrow", 10, 3, seed=2)
-    probes = models.probes(model)
-    first = probing.measure(model, probes, split, SMALL, memory_bytes=1, workdir=tmp_path)
-    chunk = tmp_path / "curvature_00003.pt"
-    stats = torch.load(chunk, weights_only=True)
-    stats["linear"]["point_mapc"] += 1000.0  # a marker: a resumed run must read, not recompute
-    torch.save(stats, chunk)
-    resumed = probing.measure(model, probes, split, SMALL, memory_bytes=1, workdir=tmp_path)
+@pytest.fixture(scope="module")
+def whole(split, vgg):
+    """The profile measured in one chunk, with no workdir."""
+    return probing.measure(*vgg, split, SMALL)
+
+
+@pytest.fixture(scope="module")
+def one_by_one(split, vgg, tmp_path_factory):
+    """A workdir of one-point chunks (as an interrupted run leaves it) and its profile."""
+    workdir = tmp_path_factory.mktemp("one-by-one")
+    return workdir, probing.measure(*vgg, split, SMALL, memory_bytes=1, workdir=workdir)
+
+
+def _mark(path, probe="linear"):
+    """Add 1000 to a saved chunk's MAPC at ``probe``: a resumed run that reads it shows it."""
+    saved = torch.load(path, weights_only=True)
+    saved["stats"][probe]["point_mapc"] += 1000.0
+    return saved
+
+
+def test_the_memory_bound_changes_no_number(split, vgg, whole, one_by_one):
+    """--memory-mb is not in the cell's key, so it must not change a single bit of the profile."""
+    workdir, by_one = one_by_one
+    assert len(list(workdir.glob("curvature_*.pt"))) == SMALL.points
+    pd.testing.assert_frame_equal(whole, by_one, check_exact=True)
+    by_three = probing.measure(*vgg, split, SMALL, memory_bytes=_chunk_bytes(split, *vgg, 3))
+    pd.testing.assert_frame_equal(whole, by_three, check_exact=True)
+
+
+def test_resumes_from_saved_chunks(split, vgg, one_by_one, tmp_path):
+    shutil.copytree(one_by_one[0], tmp_path, dirs_exist_ok=True)
+    chunk = tmp_path / "curvature_000003_000004.pt"
+    torch.save(_mark(chunk), chunk)  # a resumed run must read it, not recompute it
+    resumed = probing.measure(*vgg, split, SMALL, memory_bytes=1, workdir=tmp_path)
+    first = one_by_one[1]
     linear = resumed["probe"] == "linear"
     expected = float(first.loc[linear, "mapc"].iloc[0]) + 1000 / SMALL.points
     assert float(resumed.loc[linear, "mapc"].iloc[0]) == pytest.approx(expected)
+
+
+def test_a_resume_with_another_memory_bound_mixes_no_chunking(split, vgg, whole, one_by_one, tmp_path):
+    """Killed after some one-point chunks, resumed with chunks of three: every point is either
+    reused from the chunk that covered it or recomputed, and the profile is the uninterrupted one."""
+    shutil.copytree(one_by_one[0], tmp_path, dirs_exist_ok=True)
+    for stale in ("curvature_000002_000003.pt", "curvature_000006_000007.pt"):
+        (tmp_path / stale).unlink()  # as if killed before these were saved
+    marked = tmp_path / "curvature_000000_000001.pt"
+    torch.save(_mark(marked), marked)
+    resumed = probing.measure(*vgg, split, SMALL, memory_bytes=_chunk_bytes(split, *vgg, 3), workdir=tmp_path)
+    # chunk [0, 3) lacks point 2, so it is recomputed whole (the marked point 0 with it);
+    # chunk [3, 6) is read from the saved points 3, 4 and 5; [6, 8) is recomputed
+    pd.testing.assert_frame_equal(whole, resumed, check_exact=True)
+    names = {p.name for p in tmp_path.glob("curvature_*.pt")}
+    assert {"curvature_000000_000003.pt", "curvature_000006_000008.pt"} <= names
+    assert "curvature_000003_000006.pt" not in names
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda saved: saved.__setitem__("indices", saved["indices"] + 1),  # other points
+        lambda saved: saved["dims"].__setitem__("linear", saved["dims"]["linear"] + 1),  # other d
+        lambda saved: saved["stats"].pop("features.pool1"),  # a probe missing
+        lambda saved: saved.pop("positions"),  # the chunk-index format of earlier versions
+    ],
+    ids=["points", "d", "probes", "unrecorded"],
+)
+def test_a_saved_chunk_that_does_not_match_is_recomputed(split, vgg, one_by_one, tmp_path, damage):
+    shutil.copytree(one_by_one[0], tmp_path, dirs_exist_ok=True)
+    chunk = tmp_path / "curvature_000003_000004.pt"
+    saved = _mark(chunk)
+    damage(saved)
+    torch.save(saved, chunk)
+    resumed = probing.measure(*vgg, split, SMALL, memory_bytes=1, workdir=tmp_path)
+    pd.testing.assert_frame_equal(one_by_one[1], resumed, check_exact=True)
+
+
+def test_a_fifo_among_the_saved_results_is_recomputed_not_waited_on(split, vgg, one_by_one, tmp_path):
+    shutil.copytree(one_by_one[0], tmp_path, dirs_exist_ok=True)
+    for name in ("intrinsic_dimension.json", "curvature_000003_000004.pt"):
+        (tmp_path / name).unlink()
+        os.mkfifo(tmp_path / name)  # opening it for reading would block forever
+
+    def hung(*_):
+        raise TimeoutError("measure blocked on a FIFO in its workdir")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        resumed = probing.measure(*vgg, split, SMALL, memory_bytes=1, workdir=tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    pd.testing.assert_frame_equal(one_by_one[1], resumed, check_exact=True)
 
 
 def test_points_are_a_seeded_choice_with_enough_singular_values(split):

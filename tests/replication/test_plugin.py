@@ -230,3 +230,17 @@ def test_tests_comparing_a_datasets_models_are_collected_last(pytester: pytest.P
     lines = [l for l in result.stdout.str().splitlines() if "::" in l]
     dataset_level = [i for i, l in enumerate(lines) if "baseline-models" in l]
     assert dataset_level == list(range(len(lines) - len(dataset_level), len(lines)))
+
+
+@pytest.mark.parametrize("value", ["-3", "0", "two"])
+def test_a_bad_thread_count_is_a_usage_error_not_an_internal_error(pytester: pytest.Pytester, value):
+    result = pytester.runpytest("--threads", value, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--threads: expected a positive integer*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_help_names_the_plugin_and_the_environment_variables(pytester: pytest.Pytester):
+    text = pytester.runpytest("--help").stdout.str()
+    assert "crlm-bench: replication of Kaufman & Azencot" in text
+    assert "$CRLM_STORE" in text and "$CRLM_DATA" in text

@@ -271,7 +271,9 @@ def test_fashion_mnist_searches_system_dir(tmp_path, monkeypatch):
     assert len(load("fashion-mnist", "train", root=tmp_path / "empty")) == 7
 
 
-@pytest.mark.parametrize("damage", ["truncated-gzip", "short-data", "bad-magic"])
+@pytest.mark.parametrize(
+    "damage", ["truncated-gzip", "bad-deflate", "bad-gzip-header", "short-data", "bad-magic"]
+)
 def test_fashion_mnist_corrupt(tmp_path, no_system_fashion_mnist, damage):
     import gzip
 
@@ -281,6 +283,11 @@ def test_fashion_mnist_corrupt(tmp_path, no_system_fashion_mnist, damage):
     raw = gzip.decompress(path.read_bytes())
     if damage == "truncated-gzip":
         path.write_bytes(path.read_bytes()[:-40])
+    elif damage == "bad-deflate":  # a valid gzip header, then a deflate block of the reserved type
+        packed = gzip.compress(raw)
+        path.write_bytes(packed[:10] + b"\xff" + packed[11:])
+    elif damage == "bad-gzip-header":
+        path.write_bytes(b"not gzip at all" + path.read_bytes())
     elif damage == "short-data":
         path.write_bytes(gzip.compress(raw[:-28]))
     else:
@@ -289,6 +296,7 @@ def test_fashion_mnist_corrupt(tmp_path, no_system_fashion_mnist, damage):
         load("fashion-mnist", "test", root=tmp_path)
     msg = str(err.value)
     assert "corrupt" in msg and "fetch" in msg and str(folder) in msg
+    assert damage not in ("bad-deflate", "bad-gzip-header") or str(path) in msg  # names the file
     load("fashion-mnist", "train", root=tmp_path)  # the intact split still loads
 
 
