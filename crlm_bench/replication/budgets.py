@@ -33,12 +33,16 @@ MEASUREMENTS: dict[str, Measurement] = {
 
 @dataclass(frozen=True)
 class Budget:
-    """A named grid: the cells to measure, and which of them form a checkpoint series."""
+    """A named grid: the cells to measure, and which of them form a checkpoint series.
+
+    ``caveat`` is what a reader must know before reading the budget's verdicts (the top of its
+    report): how far its conditions are from the paper's."""
 
     name: str
     description: str
     cells: tuple[Cell, ...]
     checkpoint_runs: tuple[tuple[Cell, ...], ...] = field(default=())
+    caveat: str = ""
 
     def all_cells(self) -> tuple[Cell, ...]:
         seen, out = set(), []
@@ -106,6 +110,7 @@ def _smoke() -> Budget:
         "synthetic images, tiny networks, one epoch: the machinery only",
         tuple(base + recipes),
         (_checkpoints(series, (1, 2, 3, 4, 5)),),
+        caveat="Machinery only: synthetic images, tiny networks, one epoch. These verdicts mean nothing.",
     )
 
 
@@ -142,6 +147,11 @@ def _cpu() -> Budget:
         "Fashion-MNIST, four small networks, all recipes on vgg6_narrow, on a 2-core CPU",
         tuple(base + recipes),
         (_checkpoints(series, (1, 2, 4, 6, CPU_EPOCHS)),),
+        caveat=(
+            f"Small networks trained for {CPU_EPOCHS} epochs on Fashion-MNIST, {m.points} points with "
+            f"{m.neighbours} neighbours: not the paper's conditions (CIFAR, its six models, 200 epochs, "
+            "5000 points with 1023 neighbours). Read the verdicts as indicative only."
+        ),
     )
 
 
@@ -161,6 +171,10 @@ def _paper() -> Budget:
         "the paper's grid and sizes (GPU hours)",
         tuple(base + recipes),
         (_checkpoints(series, (25, 50, 75, 100, 125, 150, 175, 200)),),
+        caveat=(
+            "The paper's grid: CIFAR-10/100, its six models, 200 epochs, 5000 points with 1023 "
+            "neighbours. Paper values are read from its figures and are approximate."
+        ),
     )
 
 

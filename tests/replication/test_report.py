@@ -1,21 +1,34 @@
 """The replication report (:mod:`crlm_bench.replication.report`), in the order of its modules:
-the files :func:`write_report` writes, the Markdown, the JSON round trip, the figures skipped when
-their data is absent, the provenance and budget description, and :func:`check_report`."""
+the files :func:`write_report` writes, the layout of the Markdown (caveat first, verdicts before
+the figures, no table line wider than a screen), the JSON round trip (no absolute local path, the
+threads that computed each cell), the figures (each PNG at 150 dpi with its SVG twin, skipped when
+their data is absent), the provenance and budget description, and :func:`check_report`.
+
+The figures' content is tested in test_figures.py; here a report is written with figures once per
+module (``written``), and other reports skip them where they are not the subject."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import struct
 from types import SimpleNamespace
 
 import pytest
 
 import crlm_bench
+from crlm_bench.experiment.pipeline import PROFILE_KIND, TRAINING_KIND
+from crlm_bench.experiment.store import Store
 from crlm_bench.replication import claims as C
 from crlm_bench.replication import report as R
+from crlm_bench.replication.budgets import get_budget
+from crlm_bench.replication.report import figures as F
+from crlm_bench.replication.report import markdown as M
 from tests.replication import claim_cases as cases
 
 SETTINGS = {"device": "cpu", "points": 300, "toggles": 7}
+FIGURES = {"profiles", "untrained", "recipes", "gap_accuracy", "gap_training"}
 
 
 def constructed_results(
@@ -71,12 +84,7 @@ def test_files_exist_and_the_report_checks(written):
     for name, path in files.items():
         assert path.is_file() and path.stat().st_size > 0 and path.parent == directory, name
     pngs = {n for n in files if n.endswith(".png")}
-    assert pngs == {
-        "profiles_cifar10.png",
-        "untrained_cifar10.png",
-        "recipes_cifar10.png",
-        "gap_accuracy_cifar10.png",
-    }
+    assert pngs == {f"{kind}_cifar10.png" for kind in FIGURES}
     for name in pngs:
         assert files[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert R.check_report(directory) == []
@@ -89,7 +97,7 @@ def test_an_empty_report_is_consistent(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# markdown
+# markdown: what it says
 
 
 def test_markdown_table_rows_match_the_main_verdicts(written):
@@ -98,17 +106,20 @@ def test_markdown_table_rows_match_the_main_verdicts(written):
     rows = loaded.verdict_table()
     main = [v for v in verdicts if v.variant == C.MAIN_VARIANT]
     assert len(rows) == len(main) > 0
-    for row, v in zip(rows, main):
-        named = (row["claim"], row["group"], row["variant"], row["statistic"])
-        assert named == (v.claim, v.group, v.variant, v.statistic)
+    in_order = sorted(main, key=lambda v: C.PAPER_ORDER.index(v.claim))  # the paper's order, stable
+    for row, v in zip(rows, in_order):
+        assert (row["claim"], row["group"]) == (v.claim, R.short_group(v.group, {"cifar10"}))
         assert row["holds"] == ("✓" if v.holds else "✗")
-        assert row["threshold"] == v.threshold
-        assert row["robust"] == R.robustness_label(v, verdicts)
+        assert v.threshold.startswith(row["needs"])
+        assert row["robust"] == M.robustness_short(v, verdicts)
+        assert row["paper"] == ("—" if v.paper_value is None else f"≈{C.fmt(v.paper_value)}")
     md = loaded.markdown
     assert md.startswith("# crlm_bench replication report")
     assert "Budget: **smoke**" in md
     for claim in {v.claim for v in verdicts}:
         assert f"### {claim}" in md
+    for v in main:  # the full group names are in the claim sections
+        assert v.group in md
     for r in results:
         assert f"### {r.cell_id}" in md
     assert "| probe" in md and "NMAPC" in md and "sff_norm_median" in md
@@ -120,8 +131,58 @@ def test_robust_column_reports_a_changed_verdict(tmp_path):
     verdicts = C.evaluate_all(results, claims=["profile-shape"])
     R.write_report(tmp_path, verdicts, results, budget=None, settings={}, figures=False)
     (row,) = R.load_report(tmp_path).verdict_table()
-    assert row["holds"] == "✓" and row["robust"] == "no (sff/knn-input ✗)"
+    assert row["holds"] == "✓" and row["robust"] == "no: sff ✗"
+    assert "paper" not in row  # no verdict has a paper value: no paper column
+    assert R.robustness_label(verdicts[0], verdicts) == "no (sff/knn-input ✗)"  # the claim section's
     assert R.check_report(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# markdown: layout
+
+
+def test_the_caveat_comes_first_then_the_verdicts_then_the_figures(written):
+    directory, files, _, _ = written
+    lines = files[R.REPORT_MD].read_text(encoding="utf-8").splitlines()
+    caveat = get_budget("smoke").caveat
+    assert caveat and "machinery only" in caveat.lower()
+    verdicts_at, figures_at = lines.index(R.VERDICTS_HEADING), lines.index(R.FIGURES_HEADING)
+    quoted = [i for i, line in enumerate(lines) if line.startswith("> ") and caveat in line]
+    assert quoted and quoted[0] < verdicts_at < figures_at < lines.index("## Claims")
+    assert quoted[0] <= 3  # right under the title
+    table = [i for i in range(verdicts_at, figures_at) if lines[i].startswith("|")]
+    assert table and table[-1] < figures_at
+    embedded = [line for line in lines[figures_at:] if line.startswith("![")]
+    assert embedded == [f"![{n}]({n})" for n in files if n.endswith(".png")]
+    for name in (n for n in files if n.endswith(".svg")):
+        assert f"[{name}]({name})" in lines
+    data = json.loads(files[R.RESULTS_JSON].read_text(encoding="utf-8"))
+    assert data["caveat"] == caveat
+
+
+def test_each_budget_has_a_caveat_and_an_unknown_one_says_so(tmp_path):
+    texts = {name: get_budget(name).caveat for name in ("smoke", "cpu", "paper")}
+    assert "not the paper's conditions" in texts["cpu"] and "8 epochs" in texts["cpu"]
+    assert "paper's grid" in texts["paper"]
+    R.write_report(tmp_path, [], [], budget=None, settings={}, figures=False)
+    md = (tmp_path / R.REPORT_MD).read_text(encoding="utf-8")
+    assert md.splitlines()[2].startswith("> **Budget unspecified.** no caveat")
+    assert R.check_report(tmp_path) == []
+
+
+def test_no_table_line_is_wider_than_a_screen(written, tmp_path):
+    # two datasets (no prefix dropped), long recipe names and the paper column: the widest table
+    results = constructed_results("cifar100") + constructed_results("cifar10")
+    verdicts = C.evaluate_all(results)
+    R.write_report(tmp_path, verdicts, results, budget="paper", settings={}, figures=False)
+    for directory in (written[0], tmp_path):
+        lines = (directory / R.REPORT_MD).read_text(encoding="utf-8").splitlines()
+        tables = [line for line in lines if line.startswith("|")]
+        assert len(tables) > 50
+        assert max(map(len, tables)) <= R.MAX_LINE, max(tables, key=len)
+    assert R.check_report(tmp_path) == []
+    rows = R.load_report(tmp_path).verdict_table()
+    assert {r["group"] for r in rows} >= {"cifar100", "cifar10-resnet18-no_reg-s0-e10"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,17 +203,123 @@ def test_json_round_trips(written):
     assert set(data["thresholds"]) == set(C.THRESHOLDS)
 
 
+def _strings(obj):
+    if isinstance(obj, dict):
+        for value in obj.values():
+            yield from _strings(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _strings(value)
+    elif isinstance(obj, str):
+        yield obj
+
+
+def test_no_absolute_local_path_is_written(tmp_path, monkeypatch):
+    store, data_dir = tmp_path / "stores" / "my-store", tmp_path / "data"
+    monkeypatch.setenv("CRLM_DATA", str(data_dir))
+    monkeypatch.delenv("CRLM_STORE", raising=False)
+    settings = {"budget": "cpu", "store": str(store), "data": str(data_dir), "note": "a/b"}
+    R.write_report(tmp_path / "r", [], [], budget="cpu", settings=settings, extra_meta={"log": "/var/x.log"})
+    data = json.loads((tmp_path / "r" / R.RESULTS_JSON).read_text(encoding="utf-8"))
+    assert data["settings"] == {"budget": "cpu", "store": "my-store", "data": "$CRLM_DATA", "note": "a/b"}
+    assert data["extra"] == {"log": "x.log"}
+    assert "absolute local paths are not written" in data["paths"]
+    found = [s for s in _strings(data) if s.startswith(("/", "~")) or str(tmp_path) in s]
+    assert found == []
+    monkeypatch.setenv("CRLM_STORE", str(store))
+    R.write_report(tmp_path / "r", [], [], budget="cpu", settings=settings, figures=False)
+    assert R.load_report(tmp_path / "r").results["settings"]["store"] == "$CRLM_STORE"
+    assert R.check_report(tmp_path / "r") == []
+
+    data["settings"]["store"] = str(store)  # check_report finds one written anyway
+    (tmp_path / "r" / R.RESULTS_JSON).write_text(json.dumps(data), encoding="utf-8")
+    assert any("absolute local path" in p and "settings.store" in p for p in R.check_report(tmp_path / "r"))
+
+
+def test_threads_are_not_recorded_without_a_store(written):
+    directory, _, _, results = written
+    threads = R.load_report(directory).results["threads"]
+    assert threads["summary"] == R.NOT_RECORDED
+    assert set(threads["cells"]) == {r.cell_id for r in results}
+    for entry in threads["cells"].values():
+        assert entry == {
+            k: {"threads": R.NOT_RECORDED, "device": R.NOT_RECORDED} for k in ("training", "profile")
+        }
+    md = (directory / R.REPORT_MD).read_text(encoding="utf-8")
+    assert f"torch threads: {R.NOT_RECORDED}" in md.splitlines()[4]
+
+
+def test_threads_and_device_are_read_per_cell_from_the_store(tmp_path):
+    smoke = get_budget("smoke")
+    recorded, old = smoke.cells[0], smoke.cells[1]
+    store = Store(tmp_path / "store")
+    store.put(TRAINING_KIND, recorded.training.key, {"w.pt": b"w"}, {}, {"threads": 1, "device": "cpu"})
+    store.put(PROFILE_KIND, recorded.key, {"p.parquet": b"p"}, {}, {"threads": 2, "device": "cpu"})
+    store.put(TRAINING_KIND, old.training.key, {"w.pt": b"w"}, {}, {"test_accuracy": 0.5})  # before threads
+    results = [
+        C.CellResult.from_profile(c, cases.make_profile(cases.PAPER_LIKE, cell=c.id)) for c in (recorded, old)
+    ]
+    settings = {"budget": "smoke", "store": str(store.root)}
+    R.write_report(tmp_path / "r", [], results, budget="smoke", settings=settings, figures=False)
+    data = R.load_report(tmp_path / "r").results
+    cells = data["threads"]["cells"]
+    assert cells[recorded.id] == {
+        "training": {"threads": 1, "device": "cpu"},
+        "profile": {"threads": 2, "device": "cpu"},
+    }
+    assert cells[old.id]["training"] == {"threads": R.NOT_RECORDED, "device": R.NOT_RECORDED}
+    assert data["threads"]["summary"] == f"1 (training), 2 (profiles); {R.NOT_RECORDED} for 1 of 2 cells"
+    md = (tmp_path / "r" / R.REPORT_MD).read_text(encoding="utf-8")
+    assert "1 thread on cpu" in md and "2 threads on cpu" in md
+    assert R.check_report(tmp_path / "r") == []
+
+
 # ---------------------------------------------------------------------------------------------
 # figures
 
 
-def test_figures_are_skipped_without_their_data(tmp_path):
+def _png_size(path) -> tuple[int, int]:
+    return struct.unpack(">II", path.read_bytes()[16:24])  # IHDR: width, height
+
+
+def test_each_png_has_an_svg_twin_at_150_dpi(written):
+    directory, files, _, _ = written
+    listed = R.load_report(directory).results["figures"]
+    pngs = [n for n in files if n.endswith(".png")]
+    assert R.DPI >= 150
+    for name in pngs:
+        svg = name[: -len(".png")] + ".svg"
+        assert svg in files and svg in listed and name in listed
+        assert files[svg].read_text(encoding="utf-8").lstrip().startswith("<?xml")
+        assert R.png_dpi(files[name]) == pytest.approx(R.DPI, abs=0.5)
+        width, height = _png_size(files[name])
+        assert width >= 8 * R.DPI and height >= 4 * R.DPI  # a slide's worth of pixels
+
+
+def test_check_report_finds_a_missing_svg_and_a_low_resolution_png(written, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(written[0], copy)
+    (copy / "recipes_cifar10.svg").unlink()
+    from matplotlib.figure import Figure
+
+    Figure(figsize=(2, 2)).savefig(copy / "gap_accuracy_cifar10.png", dpi=72)
+    problems = R.check_report(copy)
+    assert any("recipes_cifar10.png has no SVG twin" in p for p in problems)
+    assert any("gap_accuracy_cifar10.png is 72 dpi" in p for p in problems)
+    assert R.png_dpi(copy / "gap_accuracy_cifar10.png") == pytest.approx(72, abs=0.5)
+
+
+def test_figures_are_skipped_without_their_data(monkeypatch, tmp_path):
+    drawn = []
+    monkeypatch.setattr(F, "_save", lambda fig, directory, stem: drawn.append(stem) or {})
     results = constructed_results("fashion-mnist", untrained=False, recipes=False)
-    files = R.write_report(tmp_path, C.evaluate_all(results), results, budget="cpu", settings={})
-    pngs = {n for n in files if n.endswith(".png")}
-    assert pngs == {"profiles_fashion-mnist.png", "gap_accuracy_fashion-mnist.png"}
-    assert not list(tmp_path.glob("untrained_*.png")) and not list(tmp_path.glob("recipes_*.png"))
-    assert R.check_report(tmp_path) == []
+    F.write_figures(tmp_path, results, C.evaluate_all(results))
+    assert drawn == ["profiles_fashion-mnist", "gap_accuracy_fashion-mnist", "gap_training_fashion-mnist"]
+    drawn.clear()
+    final = [r for r in results if r.final]  # no checkpoint series: no along-training figure
+    F.write_figures(tmp_path, final, C.evaluate_all(final))
+    assert drawn == ["profiles_fashion-mnist", "gap_accuracy_fashion-mnist"]
+    assert not list(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +337,7 @@ def test_provenance_is_recorded(written):
 
 def test_budget_objects_are_summarised(tmp_path):
     cells = [SimpleNamespace(id="a"), SimpleNamespace(id="b")]
-    budget = SimpleNamespace(name="tiny", description="two cells", cells=cells)
+    budget = SimpleNamespace(name="tiny", description="two cells", cells=cells, caveat="toy cells only")
     R.write_report(tmp_path, [], [], budget=budget, settings={}, figures=False)
     data = R.load_report(tmp_path).results
     assert data["budget"] == {
@@ -179,32 +346,50 @@ def test_budget_objects_are_summarised(tmp_path):
         "cells": ["a", "b"],
         "checkpoint_runs": [],
     }
-    assert "Budget: **tiny**" in R.load_report(tmp_path).markdown
+    assert data["caveat"] == "toy cells only"
+    md = R.load_report(tmp_path).markdown
+    assert "Budget: **tiny**" in md and "> **Budget tiny.** toy cells only" in md
 
 
 # ---------------------------------------------------------------------------------------------
 # check
 
 
-def test_check_report_finds_problems(tmp_path):
-    results = constructed_results("fashion-mnist", untrained=False, recipes=False)
-    verdicts = C.evaluate_all(results)
-    files = R.write_report(tmp_path, verdicts, results, budget="cpu", settings={})
+def test_check_report_finds_problems(written, tmp_path):
+    directory = tmp_path / "copy"
+    shutil.copytree(written[0], directory)
+    files = {p.name: p for p in directory.iterdir()}
     md = files[R.REPORT_MD].read_text(encoding="utf-8")
     row = next(line for line in md.splitlines() if line.startswith("| profile-shape"))
     files[R.REPORT_MD].write_text(md.replace(row + "\n", ""), encoding="utf-8")
-    files["profiles_fashion-mnist.png"].unlink()
-    problems = R.check_report(tmp_path)
+    files["profiles_cifar10.png"].unlink()
+    problems = R.check_report(directory)
     assert any("is in results.json but not in the report.md table" in p for p in problems)
     assert any("verdict rows" in p for p in problems)
-    assert any("profiles_fashion-mnist.png" in p for p in problems)
+    assert any("profiles_cifar10.png" in p for p in problems)
 
     data = json.loads(files[R.RESULTS_JSON].read_text(encoding="utf-8"))
     data["counts"]["main"] += 1
+    del data["threads"]
     files[R.RESULTS_JSON].write_text(json.dumps(data), encoding="utf-8")
-    assert any("counts.main" in p for p in R.check_report(tmp_path))
+    problems = R.check_report(directory)
+    assert any("counts.main" in p for p in problems)
+    assert "results.json has no 'threads' entry" in problems
+
+    lines = md.splitlines()
+    verdicts = lines.index(R.VERDICTS_HEADING)
+    figures = lines.index(R.FIGURES_HEADING)
+    claims = lines.index("## Claims")
+    # the caveat dropped, the figures moved before the verdicts, and a table line too long
+    moved = lines[:2] + lines[figures:claims] + lines[verdicts:figures] + lines[claims:]
+    moved.append("| " + "x" * R.MAX_LINE + " |")
+    files[R.REPORT_MD].write_text("\n".join(moved), encoding="utf-8")
+    problems = R.check_report(directory)
+    assert any("does not state the budget's caveat" in p for p in problems)
+    assert any("figures before the verdicts" in p for p in problems)
+    assert any(f"longer than {R.MAX_LINE} characters" in p for p in problems)
 
     files[R.RESULTS_JSON].unlink()
-    assert R.check_report(tmp_path) == [f"results.json is missing from {tmp_path}"]
+    assert R.check_report(directory) == [f"results.json is missing from {directory}"]
     with pytest.raises(FileNotFoundError, match="write_report"):
-        R.load_report(tmp_path)
+        R.load_report(directory)

@@ -1,6 +1,11 @@
-"""The text of ``report.md``: one table of verdicts for the main variant (with whether each verdict
-survives the robustness variants), one section per claim with its details, the thresholds, one
-profile table per cell, and links to the figures.
+"""The text of ``report.md``, in the order a reader wants it: the budget's caveat, one table of
+verdicts for the main variant (with whether each verdict survives the robustness variants), the
+figures, then one section per claim with its details, the thresholds, the provenance (which torch
+threads computed each cell) and one profile table per cell.
+
+Every table line is at most :data:`MAX_LINE` characters: cells are short, prose (explanations,
+thresholds' reasons) goes below a table as a list, a wide table is split into several with the
+same first column, and a cell still too long is cut with ``…`` (``results.json`` has it whole).
 
 Tables are GitHub Markdown written by :mod:`tabulate`; :func:`uncell` undoes the escaping of
 :func:`_cell` for :func:`crlm_bench.replication.report.results.verdict_table`, which reads the
@@ -21,8 +26,10 @@ from tabulate import tabulate
 import crlm_bench
 from crlm_bench.replication.claims import (
     MAIN_VARIANT,
+    PAPER_ORDER,
     ROBUSTNESS_VARIANTS,
     THRESHOLDS,
+    VARIANTS,
     CellResult,
     Verdict,
     fmt,
@@ -30,30 +37,36 @@ from crlm_bench.replication.claims import (
     ordered,
     summary,
 )
-from crlm_bench.replication.report.provenance import budget_name
+from crlm_bench.replication.report.figures import figure_title
+from crlm_bench.replication.report.provenance import NOT_RECORDED, budget_name, threads_summary
 
 __all__ = [
+    "FIGURES_HEADING",
     "HOLDS",
+    "MAX_LINE",
     "VERDICTS_HEADING",
     "VERDICT_HEADERS",
     "render_markdown",
     "robustness_label",
+    "robustness_short",
+    "short_group",
     "uncell",
+    "verdict_rows",
 ]
 
 VERDICTS_HEADING = "## Verdicts"
-VERDICT_HEADERS = [
-    "claim",
-    "group",
-    "variant",
-    "statistic",
-    "measured",
-    "threshold",
-    "paper",
-    "holds",
-    "robust",
-]
+FIGURES_HEADING = "## Figures"
+#: The verdict table's columns; ``paper`` is left out when no verdict has a paper value.
+VERDICT_HEADERS = ["claim", "group", "measured", "needs", "paper", "holds", "robust"]
 HOLDS = {True: "✓", False: "✗"}
+#: The longest line a table of ``report.md`` may have (about a screen).
+MAX_LINE = 120
+
+#: The longest table cell: two such cells still make a line of at most MAX_LINE.
+_CLIP = (MAX_LINE - 7) // 2
+
+#: Long words shortened in the verdict table's group column (said below the table).
+_ABBREVIATIONS = {"no_regularization": "no_reg"}
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
@@ -79,9 +92,47 @@ def uncell(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text.strip())
 
 
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    body = [[_cell(c) for c in row] for row in rows]
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+
+
+def _width(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> int:
+    """The length of the longest line of the table :func:`_table` would write (tabulate pads a
+    header by two)."""
+    widths = [len(h) + 2 for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    return 1 + sum(w + 3 for w in widths)
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, clip: int = _CLIP) -> str:
+    """A GitHub table; a cell longer than ``clip`` characters is cut with ``…``."""
+    body = [[_clip(_cell(c), clip) for c in row] for row in rows]
     return tabulate(body, headers=list(headers), tablefmt="github", disable_numparse=True)
+
+
+def _tables(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> list[str]:
+    """One table, or several with the same first column when one would be wider than
+    :data:`MAX_LINE` (as few as fit, their columns shared out evenly); each followed by a blank
+    line."""
+    body = [[_clip(_cell(c), _CLIP) for c in row] for row in rows]
+    heads = [_clip(h, _CLIP) for h in headers]
+
+    def fits(columns: Sequence[int]) -> bool:
+        return _width([[r[i] for i in columns] for r in body], [heads[i] for i in columns]) <= MAX_LINE
+
+    rest = list(range(1, len(heads)))
+    chunks: list[list[int]] = []
+    for n in range(1, len(rest) + 1):  # the fewest tables whose even shares all fit
+        size = -(-len(rest) // n)
+        chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+        if all(fits([0, *chunk]) for chunk in chunks):
+            break
+    out: list[str] = []
+    for chunk in chunks or [[]]:
+        columns = [0, *chunk]
+        out += [_table([[r[i] for i in columns] for r in body], [heads[i] for i in columns]), ""]
+    return out
 
 
 def _flatten(details: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
@@ -97,6 +148,19 @@ def _flatten(details: Mapping[str, Any], prefix: str = "", depth: int = 0) -> li
         else:
             out.append((name, value))
     return out
+
+
+def _short_variants() -> dict[str, str]:
+    """Robustness variant → its short name in the verdict table: the part that differs from the
+    main variant (``sff``, ``pert``)."""
+    main_statistic, _ = VARIANTS[0]
+    out = {}
+    for (statistic, input_row), name in zip(VARIANTS[1:], ROBUSTNESS_VARIANTS):
+        out[name] = statistic if statistic != main_statistic else input_row[:4]
+    return out
+
+
+SHORT_VARIANTS = _short_variants()
 
 
 def robustness_label(verdict: Verdict, verdicts: Iterable[Verdict]) -> str:
@@ -116,8 +180,68 @@ def robustness_label(verdict: Verdict, verdicts: Iterable[Verdict]) -> str:
     return "yes" + (f" (no {', '.join(missing)})" if missing else "")
 
 
+def robustness_short(verdict: Verdict, verdicts: Iterable[Verdict]) -> str:
+    """:func:`robustness_label` with the variants' short names (:data:`SHORT_VARIANTS`):
+    ``yes``, ``no: sff ✗``, ``yes (no pert)``, ``n/a``."""
+    label = robustness_label(verdict, verdicts)
+    for name, short in SHORT_VARIANTS.items():
+        label = label.replace(name, short)
+    return re.sub(r"^no \((.*)\)$", r"no: \1", label).replace(", ", " ")
+
+
+def short_group(group: str, datasets: Iterable[str]) -> str:
+    """``group`` for the verdict table: without its dataset when the report has only one
+    (``fashion-mnist-vgg6_narrow-baseline-s0-e8`` → ``vgg6_narrow-baseline-s0-e8``), a group that
+    is the dataset itself kept, and ``no_regularization`` written ``no_reg``."""
+    datasets = set(datasets)
+    out = group
+    if len(datasets) == 1:
+        (dataset,) = datasets
+        for sep in ("-", "/"):
+            if group.startswith(dataset + sep):
+                out = group[len(dataset) + 1 :]
+                break
+    for long, short in _ABBREVIATIONS.items():
+        out = out.replace(long, short)
+    return out
+
+
+def _short_threshold(threshold: str) -> str:
+    """The bound of a verdict's threshold text without its parenthesis: ``≥ 1``."""
+    return threshold.split(" (")[0].split(" with ")[0]
+
+
 def _paper_text(v: Verdict) -> str:
     return "—" if v.paper_value is None else f"≈{_fmt(v.paper_value)}"
+
+
+def _in_paper_order(verdicts: Iterable[Verdict]) -> list[Verdict]:
+    rank = {name: i for i, name in enumerate(PAPER_ORDER)}
+    return sorted(verdicts, key=lambda v: rank.get(v.claim, len(rank)))
+
+
+def verdict_rows(
+    verdicts: Sequence[Verdict], datasets: Iterable[str]
+) -> tuple[list[str], list[tuple[Verdict, list[str]]]]:
+    """The verdict table: its headers and, per main verdict in the paper's order, the verdict and
+    its row (the ``paper`` column only when a verdict has a paper value)."""
+    main = _in_paper_order(v for v in verdicts if v.variant == MAIN_VARIANT)
+    datasets = set(datasets)
+    with_paper = any(v.paper_value is not None for v in main)
+    headers = [h for h in VERDICT_HEADERS if with_paper or h != "paper"]
+    rows = []
+    for v in main:
+        row = {
+            "claim": v.claim,
+            "group": short_group(v.group, datasets),
+            "measured": _fmt(v.value),
+            "needs": _short_threshold(v.threshold),
+            "paper": _paper_text(v),
+            "holds": HOLDS[v.holds],
+            "robust": robustness_short(v, verdicts),
+        }
+        rows.append((v, [row[h] for h in headers]))
+    return headers, rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,26 +256,34 @@ def render_markdown(
     created: str,
     meta: Mapping[str, Any],
     figures: Sequence[str],
+    caveat: str = "",
+    computed: Mapping[str, Any] | None = None,
 ) -> str:
-    """The text of ``report.md``."""
-    lines = _header(verdicts, results, budget=budget, created=created, meta=meta)
+    """The text of ``report.md``; ``figures`` are the file names written (PNG and SVG), ``caveat``
+    the budget's and ``computed`` the threads and device per cell
+    (:func:`~crlm_bench.replication.report.provenance.computed_with`)."""
+    computed = dict(computed or {})
+    datasets = {r.dataset for r in results}
+    lines = _header(
+        verdicts, results, budget=budget, created=created, meta=meta, caveat=caveat, computed=computed
+    )
+    lines += _verdict_section(verdicts, datasets)
+    lines += _figure_section(figures)
+
     lines += ["## Claims", ""]
     for claim in ordered(v.claim for v in verdicts):
-        lines += _claim_section(claim, [v for v in verdicts if v.claim == claim])
+        lines += _claim_section(claim, [v for v in verdicts if v.claim == claim], datasets)
 
     lines += ["## Thresholds", ""]
-    thresholds = [[k, t.text, t.justification] for k, t in THRESHOLDS.items()]
-    lines += [_table(thresholds, ["threshold", "bound", "why"]), ""]
+    lines += [f"- **{k}** {t.text}: {t.justification}." for k, t in THRESHOLDS.items()] + [""]
+
+    lines += _provenance_section(results, meta=meta, computed=computed)
 
     lines += ["## Profiles", ""]
     for r in results:
         accuracy = f"test accuracy {_fmt(r.test_accuracy)} · epoch {r.epoch} of {r.epochs}"
         lines += [f"### {r.cell_id}", "", accuracy, ""]
         lines += [_profile_table(r), ""]
-
-    if figures:
-        lines += ["## Figures", ""]
-        lines += [f"![{name}]({name})" for name in figures] + [""]
     return "\n".join(lines)
 
 
@@ -162,82 +294,183 @@ def _header(
     budget: Any,
     created: str,
     meta: Mapping[str, Any],
+    caveat: str,
+    computed: Mapping[str, Any],
 ) -> list[str]:
-    """The title, the provenance line, the summary and the verdict table of the main variant."""
+    """The title, the budget's caveat, the provenance line and the count of holding verdicts."""
     main = [v for v in verdicts if v.variant == MAIN_VARIANT]
     holding = sum(v.holds for v in main)
     commit = meta.get("git_commit")
-    lines = [
+    name = budget_name(budget)
+    caveat = caveat or "no caveat is recorded for this budget; check its conditions before reading on."
+    return [
         "# crlm_bench replication report: Kaufman & Azencot, ICML 2023",
         "",
-        f"Budget: **{budget_name(budget)}** · created {created} · crlm_bench {crlm_bench.__version__}"
-        f" · commit {commit[:12] if commit else 'unknown'} · {len(results)} cells",
+        f"> **Budget {name}.** {caveat}",
         "",
-        f"{holding} of {len(main)} verdicts hold under the main variant ({MAIN_VARIANT}). "
-        f"*robust*: the verdict is the same under {' and '.join(ROBUSTNESS_VARIANTS)}. Paper values "
-        "were read from the paper's figures (±10 % on MAPC, ±0.05 on gaps); they are approximate, "
-        "never exact.",
+        f"Budget: **{name}** · created {created} · crlm_bench {crlm_bench.__version__}"
+        f" · commit {commit[:12] if commit else 'unknown'} · {len(results)} cells"
+        f" · torch threads: {threads_summary(computed)}",
         "",
-        VERDICTS_HEADING,
+        f"{holding} of {len(main)} verdicts hold under the main variant ({MAIN_VARIANT}).",
         "",
     ]
-    rows = [
-        [
-            v.claim,
-            v.group,
-            v.variant,
-            v.statistic,
-            _fmt(v.value),
-            v.threshold,
-            _paper_text(v),
-            HOLDS[v.holds],
-            robustness_label(v, verdicts),
-        ]
-        for v in main
+
+
+def _verdict_section(verdicts: Sequence[Verdict], datasets: set[str]) -> list[str]:
+    """The verdict table of the main variant, and below it what its short cells stand for."""
+    lines = [VERDICTS_HEADING, ""]
+    headers, rows = verdict_rows(verdicts, datasets)
+    if not rows:
+        return [*lines, "(no verdicts: no claim could form a group)", ""]
+    lines += [_table([row for _, row in rows], headers, clip=MAX_LINE), ""]  # read back whole: no cut
+    notes = []
+    if len(datasets) == 1:
+        notes.append(f"All groups are on **{next(iter(datasets))}**; the table leaves the dataset out.")
+    abbreviated = [
+        f"{s} = {long}" for long, s in _ABBREVIATIONS.items() if any(long in v.group for v, _ in rows)
     ]
-    lines += [_table(rows, VERDICT_HEADERS) if rows else "(no verdicts: no claim could form a group)", ""]
+    if abbreviated:
+        notes.append("In the group column " + ", ".join(abbreviated) + ".")
+    short = ", ".join(f"**{s}** = {name}" for name, s in SHORT_VARIANTS.items())
+    notes.append(
+        f"*measured*: the statistic under the main variant; *needs*: its bound; *robust*: whether the "
+        f"verdict is the same under the robustness variants ({short}); `no: sff ✗` names the one that "
+        "differs and its verdict."
+    )
+    if "paper" in headers:
+        notes.append(
+            "*paper*: read from the paper's figures (±10 % on MAPC, ±0.05 on gaps): approximate, never exact."
+        )
+    lines += [" ".join(notes), ""]
+    lines += ["Statistics and full thresholds:", ""]
+    seen: dict[tuple[str, str], str] = {}
+    for v, _ in rows:
+        seen.setdefault((v.claim, v.statistic), v.threshold)
+    lines += [
+        f"- **{claim}**: {statistic}; holds when {threshold}."
+        for (claim, statistic), threshold in seen.items()
+    ]
+    return [*lines, ""]
+
+
+def _figure_section(figures: Sequence[str]) -> list[str]:
+    """Each PNG with its title, and a link to its SVG twin."""
+    pngs = [f for f in figures if f.endswith(".png")]
+    if not pngs:
+        return []
+    lines = [
+        FIGURES_HEADING,
+        "",
+        "Each figure is also an SVG beside its PNG; verdicts and thresholds are on it.",
+        "",
+    ]
+    for name in pngs:
+        svg = name[: -len(".png")] + ".svg"
+        lines += [f"### {figure_title(name)}", "", f"![{name}]({name})", ""]
+        if svg in figures:
+            lines += [f"[{svg}]({svg})", ""]
     return lines
 
 
-def _claim_section(claim: str, verdicts: Sequence[Verdict]) -> list[str]:
-    """One claim: its prose, a row per (group, statistic) with the value under every variant, the
-    paper's sources and the main variant's details."""
+def _claim_section(claim: str, verdicts: Sequence[Verdict], datasets: set[str]) -> list[str]:
+    """One claim: its prose, per statistic a row per group with the value under every variant and
+    the explanations below, the paper's sources and the main variant's details."""
     lines = [f"### {claim}", "", summary(claim), ""]
     variants = list(dict.fromkeys([MAIN_VARIANT, *ROBUSTNESS_VARIANTS, *(v.variant for v in verdicts)]))
     by_key: dict[tuple, dict[str, Verdict]] = defaultdict(dict)
     for v in verdicts:
         by_key[v.key][v.variant] = v
-    rows = []
-    for key, per_variant in by_key.items():
-        first = per_variant.get(MAIN_VARIANT) or next(iter(per_variant.values()))
-        cells = [
-            f"{_fmt(per_variant[n].value)} {HOLDS[per_variant[n].holds]}" if n in per_variant else "—"
-            for n in variants
-        ]
-        rows.append([key[1], key[2], *cells, first.explanation])
-    lines += [_table(rows, ["group", "statistic", *variants, "explanation"]), ""]
+    for statistic in dict.fromkeys(key[2] for key in by_key):
+        keys = [key for key in by_key if key[2] == statistic]
+        first = next(iter(by_key[keys[0]].values()))
+        lines += [f"Statistic: {statistic}; holds when {first.threshold}.", ""]
+        rows, explained = [], []
+        for key in keys:
+            per_variant = by_key[key]
+            cells = [
+                f"{_fmt(per_variant[n].value)} {HOLDS[per_variant[n].holds]}" if n in per_variant else "—"
+                for n in variants
+            ]
+            rows.append([short_group(key[1], datasets), *cells])
+            main = per_variant.get(MAIN_VARIANT) or next(iter(per_variant.values()))
+            explained.append(f"- {key[1]}: {main.explanation}")
+        lines += _tables(rows, ["group", *variants])
+        lines += [*explained, ""]
     sources = sorted({v.paper_source for v in verdicts if v.paper_source})
     if sources:
         lines += ["Paper values: " + "; ".join(sources) + ".", ""]
-    lines += _details_sections(claim, [v for v in verdicts if v.variant == MAIN_VARIANT and v.details])
+    lines += _details_sections(
+        claim, [v for v in verdicts if v.variant == MAIN_VARIANT and v.details], datasets
+    )
     return lines
 
 
-def _details_sections(claim: str, verdicts: Sequence[Verdict]) -> list[str]:
-    """The main variant's details: one wide table (a row per group) per statistic when the details
-    are flat, else one figure/value table per verdict."""
+def _details_sections(claim: str, verdicts: Sequence[Verdict], datasets: set[str]) -> list[str]:
+    """The main variant's details: one table (a row per group, split when wide) per statistic when
+    the details are flat, a boolean ``x_holds`` shown as a mark beside ``x``; else one
+    figure/value table per verdict."""
     lines: list[str] = []
     for statistic in dict.fromkeys(v.statistic for v in verdicts):
         these = [v for v in verdicts if v.statistic == statistic]
         if all(not isinstance(x, (Mapping, list, tuple)) for v in these for x in v.details.values()):
             keys = list(dict.fromkeys(k for v in these for k in v.details))
+            marked = {k for k in keys if f"{k}_holds" in keys}
+            keys = [k for k in keys if not (k.endswith("_holds") and k[: -len("_holds")] in marked)]
+            rows = []
+            for v in these:
+                row = [short_group(v.group, datasets)]
+                for k in keys:
+                    text = _fmt(v.details.get(k))
+                    if k in marked and v.details.get(f"{k}_holds") is not None:
+                        text += f" {_fmt(v.details[f'{k}_holds'])}"
+                    row.append(text)
+                rows.append(row)
             lines += [f"#### {claim}: details ({statistic})", ""]
-            rows = [[v.group, *(_fmt(v.details.get(k)) for k in keys)] for v in these]
-            lines += [_table(rows, ["group", *keys]), ""]
+            lines += _tables(rows, ["group", *keys])
             continue
         for v in these:
             lines += [f"#### {claim} · {v.group}: details", ""]
             lines += [_table([[k, _fmt(x)] for k, x in _flatten(v.details)], ["figure", "value"]), ""]
+    return lines
+
+
+def _provenance_section(
+    results: Sequence[CellResult], *, meta: Mapping[str, Any], computed: Mapping[str, Any]
+) -> list[str]:
+    """Versions, hardware, and the torch threads and device that trained and profiled each cell."""
+    hardware = meta.get("hardware") or {}
+    lines = [
+        "## Provenance",
+        "",
+        f"- crlm_bench {crlm_bench.__version__}, torch {meta.get('torch_version') or 'unknown'}, "
+        f"commit {meta.get('git_commit') or 'unknown'}",
+        f"- hardware: {hardware.get('platform', 'unknown')}, {hardware.get('cpu_count', '?')} CPUs, "
+        f"Python {hardware.get('python', '?')}, CUDA device {hardware.get('cuda_device') or 'none'} "
+        "(of the process that wrote this report)",
+        f"- torch threads that computed the cells: {threads_summary(dict(computed))}",
+        "",
+    ]
+
+    def text(entry: Mapping[str, Any]) -> str:
+        threads, device = entry.get("threads", NOT_RECORDED), entry.get("device", NOT_RECORDED)
+        if threads == NOT_RECORDED and device == NOT_RECORDED:
+            return NOT_RECORDED
+        return f"{threads} thread{'s' if threads != 1 else ''} on {device}"
+
+    rows = [
+        [r.cell_id, text(computed[r.cell_id]["training"]), text(computed[r.cell_id]["profile"])]
+        for r in results
+        if r.cell_id in computed
+    ]
+    if rows and all(row[1] == row[2] == NOT_RECORDED for row in rows):
+        lines += [
+            f"The store records no thread count or device for any of the {len(rows)} cells: they were "
+            "computed before crlm_bench recorded them (results.json says so per cell).",
+            "",
+        ]
+    elif rows:
+        lines += _tables(rows, ["cell", "trained with", "profiled with"])
     return lines
 
 

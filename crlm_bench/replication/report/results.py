@@ -1,7 +1,9 @@
 """``results.json``, everything in a report in machine-readable form, in the manner of
-lm-evaluation-harness: the verdicts, the profiles, the budget and settings, the package and torch
-versions, the git commit and the hardware. And the way back: :func:`load_report` reads a written
-report, :func:`verdict_table` the verdict table of its ``report.md``.
+lm-evaluation-harness: the verdicts, the profiles, the budget, its caveat and the settings, the
+package and torch versions, the git commit, the hardware, and the torch threads and device that
+computed each cell. No absolute local path is written (:data:`~.provenance.PATHS_NOTE`, in the
+file as ``paths``). And the way back: :func:`load_report` reads a written report,
+:func:`verdict_table` the verdict table of its ``report.md``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from crlm_bench.replication.claims import (
     Verdict,
     jsonable,
 )
-from crlm_bench.replication.report.markdown import VERDICT_HEADERS, VERDICTS_HEADING, uncell
-from crlm_bench.replication.report.provenance import budget_summary
+from crlm_bench.replication.report.markdown import VERDICTS_HEADING, uncell
+from crlm_bench.replication.report.provenance import PATHS_NOTE, budget_summary, redact_paths, threads_summary
 
 __all__ = [
     "REPORT_MD",
@@ -50,16 +52,32 @@ def results_data(
     settings: Mapping[str, Any],
     extra_meta: Mapping[str, Any] | None,
     figures: Sequence[str],
+    caveat: str = "",
+    computed: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``results.json``; ``meta`` is :func:`.provenance.provenance`."""
+    """The content of ``results.json``; ``meta`` is :func:`.provenance.provenance`, ``caveat``
+    :func:`.provenance.budget_caveat` and ``computed`` :func:`.provenance.computed_with`."""
     main = [v for v in verdicts if v.variant == MAIN_VARIANT]
+    computed = jsonable(dict(computed or {}))
     return {
         "format": RESULTS_FORMAT,
         "created": created,
         **meta,
+        "threads": {
+            "summary": threads_summary(computed),
+            "note": (
+                "torch threads and device of the processes that trained and profiled each cell, from "
+                "the store's manifests; 'not recorded' where the store does not hold them (entries "
+                "stored before crlm_bench recorded them). The process that wrote this report computed "
+                "nothing."
+            ),
+            "cells": computed,
+        },
         "budget": budget_summary(budget),
-        "settings": jsonable(dict(settings)),
-        "extra": jsonable(dict(extra_meta or {})),
+        "caveat": caveat,
+        "settings": redact_paths(jsonable(dict(settings))),
+        "extra": redact_paths(jsonable(dict(extra_meta or {}))),
+        "paths": PATHS_NOTE,
         "variants": {"main": MAIN_VARIANT, "robustness": list(ROBUSTNESS_VARIANTS)},
         "counts": {
             "verdicts": len(verdicts),
@@ -123,8 +141,8 @@ def load_report(directory: str | Path) -> LoadedReport:
 
 
 def verdict_table(markdown: str) -> list[dict[str, str]]:
-    """The rows of the verdict table of a ``report.md`` as dicts keyed by
-    :data:`~crlm_bench.replication.report.markdown.VERDICT_HEADERS`."""
+    """The rows of the verdict table of a ``report.md`` as dicts keyed by its header (the columns
+    of :data:`~crlm_bench.replication.report.markdown.VERDICT_HEADERS` it has)."""
     lines = markdown.splitlines()
     try:
         start = lines.index(VERDICTS_HEADING)
@@ -136,8 +154,11 @@ def verdict_table(markdown: str) -> list[dict[str, str]]:
             table.append(line)
         elif table or line.startswith("#"):
             break
-    rows = []
-    for line in table[2:]:  # header and separator
-        cells = [uncell(c) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
-        rows.append(dict(zip(VERDICT_HEADERS, cells)))
-    return rows
+    if len(table) < 2:
+        return []
+
+    def cells(line: str) -> list[str]:
+        return [uncell(c) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+    headers = cells(table[0])
+    return [dict(zip(headers, cells(line))) for line in table[2:]]  # after header and separator
