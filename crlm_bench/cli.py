@@ -3,19 +3,21 @@
     crlm-bench demo                       estimators against ground truth on synthetic manifolds
     crlm-bench train CELL…                train (or resume) the cells' networks into the store
     crlm-bench profile CELL…              measure the cells' profiles (training first if needed)
-    crlm-bench show CELL                  a stored profile as a table
+    crlm-bench show CELL|KEY              a stored profile as a table (CELL --budget B: a budget's cell)
     crlm-bench report --budget B          the replication report from the store alone
     crlm-bench grid --budget B --list     a budget's cells and which of them are stored
     crlm-bench claims                     the claims: statistic, thresholds, where each is defined
     crlm-bench fetch NAME [--download]    check (or fetch) a data set
-    crlm-bench compare PREV.json CUR.json verdicts that held before and fail now (exit 1 if any)
+    crlm-bench compare PREV.json CUR.json verdicts that held before and fail now (exit 1 if any),
+                                          every value's change, drift beyond --tolerance
+    crlm-bench history FILE [--add R.json] one line per run; the last runs' values side by side
     crlm-bench store ls|verify|gc         inspect and clean the artifact store
 
 A CELL is an id such as ``fashion-mnist-resnet8_narrow-baseline-s0-e10`` (dataset, model, recipe,
 seed, epoch; ``-e5of10`` for epoch 5 of a 10-epoch run; ``-untrained-s0-e0`` for the
 initialisation); measurement settings are options.
 
-One module for every command (about 530 lines, above the project's ~500): each command is a short
+One module for every command (about 830 lines, above the project's ~500): each command is a short
 function over the layers below, kept beside the parser that names its options.
 """
 
@@ -23,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import shlex
 import sys
+import time
 from collections.abc import Callable
 
 from crlm_bench import __version__
@@ -41,8 +46,25 @@ CELL is a cell id, DATASET-MODEL-RECIPE-sSEED-eEPOCH: e.g. fashion-mnist-vgg6_na
 beyond the id are --override NAME=VALUE; measurement settings are the options above."""
 
 
+SHOW_HELP = """\
+Which profile: CELL with the measurement and training options it was profiled with (the paper's
+sizes when none are given); CELL --budget B, that budget's cell (as crlm-bench grid --budget B
+--list calls it); or KEY, a profile's key or its first 8 or more hex digits (grid --list's key
+column, or store ls)."""
+
+
 class UsageError(Exception):
     """Bad arguments discovered after parsing (exit code 2)."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +225,14 @@ def _store(args: argparse.Namespace, *, missing_ok: bool = True):
 def _demo(args: argparse.Namespace) -> int:
     from crlm_bench.demo import render
 
-    sys.stdout.write(render(seed=args.seed))
+    start = time.monotonic()
+
+    def progress(step: str) -> None:  # stderr, so that stdout is the table alone
+        print(f"demo [{time.monotonic() - start:6.1f} s] {step}", file=sys.stderr, flush=True)
+
+    table = render(seed=args.seed, progress=progress)
+    progress("done")
+    sys.stdout.write(table)
     return 0
 
 
@@ -231,20 +260,58 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
+    from crlm_bench.experiment.pipeline import stored_profile
+    from crlm_bench.replication.budgets import get_budget
+    from crlm_bench.replication.session import (
+        ProfileKeyError,
+        budget_cell,
+        find_stored_profile,
+        is_key_prefix,
+    )
 
-    from crlm_bench.experiment.pipeline import stored_profile, stored_provenance
-
-    (cell,) = _cells(args, with_measurement=True)
-    store = _store(args)
+    (target,) = args.cells
+    budget = None
+    if is_key_prefix(target.lower()):  # a cell id always has dashes; a key is hex
+        if args.budget:
+            raise UsageError(
+                f"{target} reads as a key, which names a profile by itself: drop --budget {args.budget}, "
+                "or give a cell id with --budget"
+            )
+        _refuse_settings(args, f"the key {target} names the profile's settings")
+        store = _store(args)
+        try:
+            cell = find_stored_profile(store, target.lower())
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        except ProfileKeyError as error:
+            if error.ambiguous:
+                raise UsageError(str(error)) from None
+            log.error("%s", error)
+            return 1
+    elif args.budget:
+        _refuse_settings(args, f"--budget {args.budget} gives the cell's settings")
+        budget = get_budget(args.budget)
+        try:
+            cell = budget_cell(budget, target)
+        except LookupError as error:
+            raise UsageError(f"{error} (crlm-bench grid --budget {args.budget} --list)") from None
+        store = _store(args)
+    else:
+        (cell,) = _cells(args, with_measurement=True)
+        store = _store(args)
     frame = stored_profile(cell, store)
     if frame is None:
-        log.error(
-            "no stored profile for %s with these settings; run: crlm-bench profile %s (same options)",
-            cell.id,
-            cell.id,
-        )
+        log.error("%s", _missing_profile_advice(args, cell, store, budget))
         return 1
+    _print_profile(cell, frame, store)
+    return 0
+
+
+def _print_profile(cell, frame, store) -> None:
+    from tabulate import tabulate
+
+    from crlm_bench.experiment.pipeline import stored_provenance
+
     columns = [
         "probe",
         "neighbourhood",
@@ -272,7 +339,123 @@ def _show(args: argparse.Namespace) -> int:
         + (" (? = not recorded by the version that computed it)" if None in _values(made) else "")
     )
     print(tabulate(frame[columns], headers="keys", showindex=False, tablefmt="github", floatfmt=".4g"))
-    return 0
+
+
+#: measurement fields and the options that set them
+_MEASUREMENT_OPTIONS = (
+    ("points", "--points"),
+    ("toggles", "--toggles"),
+    ("id_runs", "--id-runs"),
+    ("id_samples", "--id-samples"),
+    ("split", "--split"),
+    ("precision", "--precision"),
+    ("input_probe", "--input-probe"),
+)
+
+
+def _measurement_options(measurement) -> list[str]:
+    """The options that give ``measurement`` (those that differ from the paper's defaults)."""
+    from crlm_bench.experiment.cell import Measurement
+
+    default = Measurement()
+    out = [
+        f"{option} {getattr(measurement, name)}"
+        for name, option in _MEASUREMENT_OPTIONS
+        if getattr(measurement, name) != getattr(default, name)
+    ]
+    return out + [f"--deviation {shlex.quote(d)}" for d in measurement.deviations]
+
+
+def _override_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _cell_options(cell) -> str:
+    """The options of ``crlm-bench profile`` (and ``show``) that, after the cell's id, give ``cell``
+    exactly: measurement, training overrides and the run's other saved epochs."""
+    t = cell.training
+    options = _measurement_options(cell.measurement)
+    options += [f"--override {shlex.quote(f'{n}={_override_text(v)}')}" for n, v in t.overrides]
+    extra = [e for e in t.save_at if e not in (t.epochs, cell.at)]  # parse adds both
+    if extra:
+        options.append("--save-at " + ",".join(map(str, extra)))
+    return "".join(f" {o}" for o in options)
+
+
+def _refuse_settings(args: argparse.Namespace, why: str) -> None:
+    """A usage error if settings options were given where ``why`` says they are fixed."""
+    from crlm_bench.experiment.cell import Measurement
+
+    default = Measurement()
+    given = [
+        f"{option} {getattr(args, name)}"
+        for name, option in _MEASUREMENT_OPTIONS
+        if getattr(args, name) != getattr(default, name)
+    ]
+    given += [f"--deviation {d}" for d in args.deviation]
+    given += [f"--override {o}" for o in args.override]
+    given += [f"--save-at {args.save_at}"] if args.save_at else []
+    if given:
+        raise UsageError(f"{why}; drop {', '.join(given)}")
+
+
+def _paper_size_on_cpu(measurement) -> bool:
+    """Whether ``measurement`` is the paper's (the defaults) and no CUDA device is visible."""
+    import torch
+
+    from crlm_bench.experiment.cell import Measurement
+
+    return measurement == Measurement() and not torch.cuda.is_available()
+
+
+def _missing_profile_advice(args: argparse.Namespace, cell, store, budget) -> str:
+    """What to type when ``cell``'s profile is not stored; never a paper-size profile on a CPU."""
+    from crlm_bench.replication.budgets import MEASUREMENTS
+    from crlm_bench.replication.session import budgets_with_cell, smallest_group
+
+    at = f" --store {shlex.quote(args.store)}" if args.store else ""
+    m = cell.measurement
+    sizes = f"{m.points} points × {m.neighbours} neighbours, TwoNN {m.id_runs} × {m.id_samples}"
+    cpu = (
+        "these are the paper's measurement sizes (" + sizes + "), which take hours per cell without a "
+        "GPU, and no CUDA device is visible here"
+    )
+    whose = f"the {budget.name} budget's cell " if budget is not None else ""
+    head = f"no stored profile for {whose}{cell.id} (key {cell.key[:12]}) in {store.root}"
+    if budget is not None:
+        if _paper_size_on_cpu(m):
+            return (
+                f"{head}; {cpu}: compute the {budget.name} budget on a GPU machine (README: Replicating "
+                "the claims), or use the cpu budget's cells here (crlm-bench grid --budget cpu --list)"
+            )
+        lines = [f"{head}; compute it with"]
+        group = smallest_group(budget, cell)
+        if group is not None:
+            lines.append(
+                f"  pytest claims/ --budget {budget.name}{at} -k {group.id}"
+                f"    (the claim test that needs it; computes its {len(group.cells)} cell(s))"
+            )
+            lines.append("or, this cell alone,")
+        lines.append(f"  crlm-bench profile {cell.id}{_cell_options(cell)}{at}")
+        return "\n".join(lines)
+    hints = [
+        f"the {name} budget has a cell {cell.id} (its profile is {'stored' if stored else 'not stored'}): "
+        f"crlm-bench show {cell.id} --budget {name}{at}"
+        for name, other, stored in budgets_with_cell(cell.id, store)
+        if other.key != cell.key
+    ]
+    if _paper_size_on_cpu(m):
+        smaller = _cell_options(type(cell)(cell.training, cell.at, MEASUREMENTS["cpu"]))
+        text = (
+            f"{head} with these settings; {cpu}. Give the options it was profiled with, or measure "
+            f"it smaller (the cpu budget's sizes): crlm-bench profile {cell.id}{smaller}{at}, then show "
+            "it with the same options"
+        )
+    else:
+        text = f"{head} with these settings; run: crlm-bench profile {cell.id} (same options)"
+    return "\n".join([text, *hints])
 
 
 def _values(nested: dict[str, dict]) -> list:
@@ -392,15 +575,22 @@ def _compare(args: argparse.Namespace) -> int:
         previous, current = load_results(args.previous), load_results(args.current)
     except ResultsFileError as error:
         raise UsageError(str(error)) from None
-    found = compare(previous, current)
+    if args.tolerance is not None and not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise UsageError(f"--tolerance {args.tolerance}: give a relative change >= 0, e.g. 0.05 for 5 %")
+    found = compare(previous, current, tolerance=args.tolerance)
     text = found.markdown(previous_label=args.previous, current_label=args.current)
     print(text)
-    if args.summary:
-        try:
-            with open(args.summary, "a", encoding="utf-8") as f:
-                f.write(text + "\n")
-        except OSError as error:
-            raise UsageError(f"--summary {args.summary}: cannot append to it ({error})") from None
+    _append_summary(args.summary, text)
+    for c in found.drift:
+        log.warning(
+            "drift: %s [%s] (%s) moved from %s to %s, more than %g relative; same outcome",
+            c.claim,
+            c.group,
+            c.statistic,
+            c.value_before,
+            c.value_after,
+            args.tolerance,
+        )
     for c in found.regressions:
         log.error(
             "regression: %s [%s] (%s) held in %s and fails in %s: %s",
@@ -414,14 +604,51 @@ def _compare(args: argparse.Namespace) -> int:
     return 1 if found.failed else 0
 
 
+def _append_summary(path: str | None, text: str) -> None:
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+    except OSError as error:
+        raise UsageError(f"--summary {path}: cannot append to it ({error})") from None
+
+
+def _history(args: argparse.Namespace) -> int:
+    from crlm_bench.replication.regression import (
+        HistoryFileError,
+        ResultsFileError,
+        append_history,
+        history_markdown,
+        load_results,
+        read_history,
+    )
+
+    try:
+        if args.add:
+            entry = append_history(args.file, load_results(args.add))
+            log.info("added %s (created %s) to %s", args.add, entry["created"], args.file)
+        runs = read_history(args.file)
+    except (ResultsFileError, HistoryFileError) as error:
+        raise UsageError(str(error)) from None
+    text = history_markdown(runs, last=args.last)
+    print(text)
+    _append_summary(args.summary, text)
+    return 0
+
+
 def _store_cmd(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    if args.verify:
+        raise UsageError(
+            "--verify is gone from store ls: type crlm-bench store verify (hashes every file, lists "
+            "each problem, exit 1 if any); crlm-bench store ls lists the entries, checking sizes"
+        )
     store = _store(args, missing_ok=False)  # ls, verify and gc only read or clean a store
     if args.action == "ls":
         rows = [
-            [l.kind, l.key[:12], l.status, l.summary, f"{l.size / 2**20:.1f}"]
-            for l in store.ls(verify=args.verify)
+            [l.kind, l.key[:12], l.status, l.summary, f"{l.size / 2**20:.1f}"] for l in store.ls(verify=False)
         ]
         print(tabulate(rows, headers=["kind", "key", "status", "summary", "MiB"], tablefmt="github"))
         return 0
@@ -485,7 +712,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_measurement_options(prof)
 
     show = command("show", "a stored profile as a table", _show, cells=True)
-    show.add_argument("cells", nargs=1, metavar="CELL")
+    show.epilog = SHOW_HELP + "\n\n" + CELL_HELP
+    show.add_argument("cells", nargs=1, metavar="CELL|KEY")
+    show.add_argument(
+        "--budget",
+        choices=budget_names(),
+        help="the budget's cell of that id, with the budget's settings (no options to retype)",
+    )
     _add_store_options(show)
     show.add_argument("--save-at", metavar="E,E,…", help="as given to profile")
     show.add_argument(
@@ -526,6 +759,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also append the Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)",
     )
+    comp.add_argument(
+        "--tolerance",
+        type=float,
+        metavar="X",
+        help="list as drift every verdict of the same outcome whose value moved by more than X "
+        "relative to the previous value (0.05: 5 %%); drift does not change the exit status",
+    )
+
+    hist = command(
+        "history",
+        "a run history: one line per results.json, and the last runs' values side by side",
+        _history,
+    )
+    hist.add_argument("file", metavar="FILE", help="the history, a JSON-lines file (one run a line)")
+    hist.add_argument(
+        "--add", metavar="RESULTS.json", help="first append this run's results (the file is created)"
+    )
+    hist.add_argument(
+        "--last", type=_positive, default=10, metavar="N", help="how many runs to show (default 10)"
+    )
+    hist.add_argument("--summary", metavar="FILE", help="also append the Markdown to FILE")
 
     store = command("store", "inspect and clean the artifact store", _store_cmd)
     store.add_argument(
@@ -534,7 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ls: list entries; verify: check every checksum (exit 1 on a problem); gc: remove "
         "partial and corrupt entries and leftovers",
     )
-    store.add_argument("--verify", action="store_true", help="ls: hash every file (slower)")
+    store.add_argument("--verify", action="store_true", help=argparse.SUPPRESS)  # gone: store verify
     store.add_argument("--workdirs", action="store_true", help="gc: also remove resumable progress")
     _add_store_options(store)
     return parser

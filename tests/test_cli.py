@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,19 @@ import crlm_bench
 from crlm_bench import cli
 from crlm_bench.vision import datasets
 
-COMMANDS = ["demo", "train", "profile", "show", "report", "grid", "claims", "compare", "store", "fetch"]
+COMMANDS = [
+    "demo",
+    "train",
+    "profile",
+    "show",
+    "report",
+    "grid",
+    "claims",
+    "compare",
+    "history",
+    "store",
+    "fetch",
+]
 
 
 def crlm(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -193,3 +206,36 @@ def test_bad_settings_are_refused_before_the_store_is_touched(argv, words, tmp_p
     assert info.value.code == 2
     assert words in capsys.readouterr().err
     assert not store.exists()  # no work directory, no `working` row in store ls
+
+
+def test_store_ls_verify_is_gone_and_says_what_to_type(tmp_path, capsys):
+    for argv in (["store", "ls", "--verify"], ["store", "verify", "--verify"]):
+        with pytest.raises(SystemExit) as info:
+            cli.main([*argv, "--store", str(tmp_path)])
+        assert info.value.code == 2
+        assert "type crlm-bench store verify" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["store", "--help"])
+    assert "--verify" not in capsys.readouterr().out
+
+
+def test_demo_shows_each_step_and_the_time_on_stderr_and_only_the_table_on_stdout(capsys, monkeypatch):
+    from crlm_bench import demo
+    from crlm_bench.geometry import manifolds
+
+    tiny = [
+        demo.DemoCase("tiny sphere", manifolds.sphere(400, 2, 1.0, ambient=4, seed=0), 5),
+        demo.DemoCase("tiny flat", manifolds.flat(300, 2, ambient=4, seed=0), 5),
+    ]
+    monkeypatch.setattr(demo, "cases", lambda seed=0: tiny)
+    assert cli.main(["demo"]) == 0
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert all(re.match(r"demo \[ *\d+\.\d s\] ", line) for line in lines), lines
+    steps = [line.split("] ", 1)[1] for line in lines]
+    assert steps[0] == "sampling the synthetic manifolds" and steps[-1] == "done"
+    for i, case in enumerate(tiny, 1):
+        mine = [s for s in steps if s.startswith(f"{i}/2 {case.label}: ")]
+        assert [s.split(": ", 1)[1].split(" ")[0] for s in mine] == ["kNN,", "‖II‖,", "principal", "TwoNN"]
+    assert "demo [" not in out
+    assert out.startswith("| manifold") and "tiny sphere" in out and "tiny flat" in out

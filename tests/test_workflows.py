@@ -81,6 +81,36 @@ def test_nightly_steps_replicate_upload_summarise_compare_and_keep():
     assert order == sorted(order)
 
 
+def test_nightly_shows_every_value_change_and_adds_each_completed_run_to_the_history():
+    data = load(NIGHTLY)
+    comparing = step(data, "replicate", "crlm-bench compare")
+    assert "--tolerance" in comparing["run"]
+    keep = step(data, "replicate", "cp report/results.json")
+    history = step(data, "replicate", "crlm-bench history")
+    assert "--add report/results.json" in history["run"]
+    assert '"$CRLM_LAST_RESULTS/history-$BUDGET.jsonl"' in history["run"]
+    assert '--summary "$GITHUB_STEP_SUMMARY"' in history["run"]
+    assert history["if"] == keep["if"]  # completed runs only, as the kept results
+    assert steps(data, "replicate").index(history) > steps(data, "replicate").index(keep)
+
+
+def test_the_nightly_crlm_bench_commands_parse():
+    """Each `crlm-bench` command line of the nightly is one the command line accepts."""
+    import shlex
+
+    from crlm_bench import cli
+
+    parser = cli.build_parser()
+    found = []
+    for s in steps(load(NIGHTLY), "replicate"):
+        for line in s.get("run", "").replace("\\\n", " ").splitlines():
+            if ".venv/bin/crlm-bench " in line:
+                argv = shlex.split(line.split(".venv/bin/crlm-bench ", 1)[1])
+                parser.parse_args(argv)  # exits 2 on an unknown option or command
+                found.append(argv[0])
+    assert sorted(found) == ["compare", "history"]
+
+
 def test_cpu_workflow_runs_the_readme_test_command():
     data = load(CPU)
     on = triggers(data)
@@ -108,6 +138,8 @@ def test_cpu_workflow_runs_the_readme_test_command():
                 "CRLM_DATA:",
                 "actions/upload-artifact@v4",
                 "crlm-bench compare",
+                "crlm-bench history",
+                "--tolerance",
                 "$GITHUB_STEP_SUMMARY",
                 "continue-on-error: true",
             ],

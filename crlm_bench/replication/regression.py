@@ -8,11 +8,21 @@ A nightly run writes a report (:mod:`crlm_bench.replication.report`); :func:`com
 - ``fixed``: failed before, hold now;
 - ``new``: only in the current run; ``gone``: only in the previous one (a group that could not be
   formed, a claim or budget that changed);
-- ``unchanged``: in both with the same outcome.
+- ``unchanged``: in both with the same outcome;
+- ``drift`` (only with a ``tolerance``): unchanged in outcome, but its value moved by more than
+  ``tolerance`` times the previous value (a relative change; a value that became or stopped being
+  null drifts by any tolerance). Drift never makes a run fail.
+
+Every verdict in both runs also has its value before and after, and their difference
+(:attr:`Change.delta`, :attr:`Change.relative_change`); :meth:`Regression.markdown` lists them all.
 
 The main variant of each run is the one its document names (``variants.main``); the robustness
 variants are ignored. A verdict that cannot be evaluated (its value null) fails, as in the report.
 :meth:`Regression.markdown` is a summary for a GitHub job summary (``$GITHUB_STEP_SUMMARY``).
+
+A history keeps one line per run (:func:`history_entry`: date, commit, budget and every main
+verdict's value and outcome) in a JSON-lines file (:func:`append_history`, :func:`read_history`);
+:func:`history_markdown` shows the last runs side by side, so that a trend is visible.
 
 Only the JSON documents are read: no torch, no store.
 """
@@ -31,7 +41,19 @@ from tabulate import tabulate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KNOWN_FORMATS", "Change", "Regression", "ResultsFileError", "compare", "load_results"]
+__all__ = [
+    "KNOWN_FORMATS",
+    "Change",
+    "HistoryFileError",
+    "Regression",
+    "ResultsFileError",
+    "append_history",
+    "compare",
+    "history_entry",
+    "history_markdown",
+    "load_results",
+    "read_history",
+]
 
 #: ``format`` values of results.json this module reads (report.RESULTS_FORMAT).
 KNOWN_FORMATS = (1,)
@@ -42,6 +64,10 @@ Key = tuple[str, str, str]
 
 class ResultsFileError(ValueError):
     """A results.json that is missing, not JSON, or not a crlm-bench results document."""
+
+
+class HistoryFileError(ValueError):
+    """A history file that is missing or cannot be read or written."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,6 +180,32 @@ class Change:
         latest = self.after if self.after is not None else self.before
         return str(latest.get("explanation") or "")
 
+    @property
+    def value_before(self) -> float:
+        """The previous run's value (NaN where absent or null)."""
+        return _float(self.before)
+
+    @property
+    def value_after(self) -> float:
+        """The current run's value (NaN where absent or null)."""
+        return _float(self.after)
+
+    @property
+    def delta(self) -> float:
+        """Current value minus previous value (NaN where either is NaN)."""
+        return self.value_after - self.value_before
+
+    @property
+    def relative_change(self) -> float:
+        """``|delta| / |previous value|``: 0 when both values are equal (both NaN included), ∞ when
+        the previous value is 0 and the current is not, or when exactly one of them is NaN."""
+        before, after = self.value_before, self.value_after
+        if math.isnan(before) or math.isnan(after):
+            return 0.0 if math.isnan(before) and math.isnan(after) else math.inf
+        if after == before:
+            return 0.0
+        return math.inf if before == 0 else abs(after - before) / abs(before)
+
     def __str__(self) -> str:
         return f"{self.claim} [{self.group}] ({self.statistic})"
 
@@ -169,6 +221,9 @@ class Regression:
     unchanged: tuple[Change, ...]
     previous: Mapping[str, Any]
     current: Mapping[str, Any]
+    matched: tuple[Change, ...] = ()  # every verdict in both runs, in the current run's order
+    drift: tuple[Change, ...] = ()
+    tolerance: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -192,6 +247,8 @@ class Regression:
             f"{status} · {len(self.fixed)} fixed · {len(self.new)} new · {len(self.gone)} gone · "
             f"{len(self.unchanged)} unchanged"
         )
+        if self.tolerance is not None:
+            counts += f" · {len(self.drift)} drift (value moved by more than {_percent(self.tolerance)})"
         lines = [
             "## Replication: changes since the previous run",
             "",
@@ -224,34 +281,155 @@ class Regression:
         if self.gone:
             rows = [[c.claim, c.group, c.statistic, _verdict_text(c.before)] for c in self.gone]
             lines += ["### Gone", "", _table(rows, ["claim", "group", "statistic", "before"]), ""]
+        if self.drift:
+            lines += [
+                f"### Drift (same outcome, value moved by more than {_percent(self.tolerance)})",
+                "",
+                _table([_delta_row(c) for c in self.drift], _DELTA_HEADERS),
+                "",
+            ]
+        if self.matched:
+            flags = {id(c): "regression" for c in self.regressions}
+            flags.update({id(c): "fixed" for c in self.fixed})
+            flags.update({id(c): "drift" for c in self.drift})
+            rows = [[*_delta_row(c), flags.get(id(c), "")] for c in self.matched]
+            lines += ["### Values", "", _table(rows, [*_DELTA_HEADERS, "change"]), ""]
         return "\n".join(lines)
 
 
-def compare(previous: Mapping[str, Any], current: Mapping[str, Any]) -> Regression:
+def compare(
+    previous: Mapping[str, Any], current: Mapping[str, Any], *, tolerance: float | None = None
+) -> Regression:
     """Compare the main variant's verdicts of two results.json documents (see the module docstring).
 
-    Raises :class:`ResultsFileError` if either is not a results document.
+    With ``tolerance`` (a relative change, e.g. 0.05), verdicts of the same outcome whose value
+    moved by more than that are listed as ``drift``. Raises :class:`ResultsFileError` if either is
+    not a results document, and :class:`ValueError` for a negative or NaN ``tolerance``.
     """
+    if tolerance is not None and not tolerance >= 0:
+        raise ValueError(f"tolerance must be a relative change >= 0 (e.g. 0.05 for 5 %), got {tolerance}")
     before = _main_verdicts(previous, "previous results")
     after = _main_verdicts(current, "current results")
     buckets: dict[str, list[Change]] = {
-        name: [] for name in ("regressions", "fixed", "new", "gone", "unchanged")
+        name: [] for name in ("regressions", "fixed", "new", "gone", "unchanged", "matched", "drift")
     }
     for key in [*after, *(k for k in before if k not in after)]:  # the current run's order, then the gone
         change = Change(*key, before.get(key), after.get(key))
         if change.before is None:
             buckets["new"].append(change)
-        elif change.after is None:
+            continue
+        if change.after is None:
             buckets["gone"].append(change)
-        elif change.held and not change.holds:
+            continue
+        buckets["matched"].append(change)
+        if change.held and not change.holds:
             buckets["regressions"].append(change)
         elif change.holds and not change.held:
             buckets["fixed"].append(change)
         else:
             buckets["unchanged"].append(change)
+            if tolerance is not None and change.relative_change > tolerance:
+                buckets["drift"].append(change)
     return Regression(
-        **{name: tuple(changes) for name, changes in buckets.items()}, previous=previous, current=current
+        **{name: tuple(changes) for name, changes in buckets.items()},
+        previous=previous,
+        current=current,
+        tolerance=tolerance,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# history
+
+
+def history_entry(data: Mapping[str, Any]) -> dict[str, Any]:
+    """One run of a history: when, which commit and budget, how many of the main variant's
+    verdicts hold, and each one's value and outcome. Raises :class:`ResultsFileError` if ``data``
+    is not a results document."""
+    verdicts = _main_verdicts(data, "results")
+    return {
+        "created": data.get("created"),
+        "git_commit": data.get("git_commit"),
+        "budget": _budget_name(data),
+        "main": data["variants"]["main"],
+        "held": sum(bool(v["holds"]) for v in verdicts.values()),
+        "verdicts": [
+            [*key, None if math.isnan(_float(v)) else _float(v), bool(v["holds"])]
+            for key, v in verdicts.items()
+        ],
+    }
+
+
+def append_history(path: str | Path, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Append the :func:`history_entry` of ``data`` to the JSON-lines file ``path`` (created if
+    missing) in one write, and return it. Raises :class:`HistoryFileError` if it cannot be written."""
+    entry = history_entry(data)
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    except OSError as error:
+        raise HistoryFileError(f"{path}: cannot append to it ({error})") from None
+    return entry
+
+
+def read_history(path: str | Path) -> list[dict[str, Any]]:
+    """The runs of the history file ``path``, oldest first. A line that is not a history entry (a
+    write cut short) is skipped with a warning naming it. Raises :class:`HistoryFileError` if the
+    file is missing or unreadable."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise HistoryFileError(
+            f"{path}: no such history; start one with crlm-bench history {path} --add RESULTS.json"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise HistoryFileError(f"{path}: cannot be read ({error})") from None
+    runs = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            ok = isinstance(entry, dict) and all(
+                isinstance(v, list) and len(v) == 5 for v in entry.get("verdicts", None)
+            )
+        except (json.JSONDecodeError, TypeError):
+            ok = False
+        if not ok:
+            log.warning("%s:%d: not a history entry, skipped", path, number)
+            continue
+        runs.append(entry)
+    return runs
+
+
+def history_markdown(runs: Sequence[Mapping[str, Any]], *, last: int = 10) -> str:
+    """The last ``last`` runs side by side: one row per run (date, commit, budget, verdicts
+    held), then each verdict's value and outcome in each of those runs (— where it was not
+    formed), newest run last."""
+    shown = list(runs)[-last:] if last > 0 else []
+    lines = [f"## Replication history: the last {len(shown)} of {len(runs)} runs", ""]
+    if not shown:
+        return "\n".join(lines)
+    rows = [
+        [
+            i,
+            r.get("created") or "unknown",
+            str(r.get("git_commit") or "unknown")[:12],
+            r.get("budget") or "unknown",
+            f"{r.get('held', 0)} of {len(r['verdicts'])}",
+        ]
+        for i, r in enumerate(shown, 1)
+    ]
+    lines += [_table(rows, ["run", "created", "commit", "budget", "main verdicts held"]), ""]
+    values: dict[Key, list[str]] = {}
+    for i, r in enumerate(shown):
+        for claim, group, statistic, value, holds in r["verdicts"]:
+            cells = values.setdefault((claim, group, statistic), [_HOLDS[None]] * len(shown))
+            cells[i] = f"{_number(value)} {_HOLDS[bool(holds)]}"
+    rows = [[*key, *cells] for key, cells in values.items()]
+    headers = ["claim", "group", "statistic", *(f"run {i}" for i in range(1, len(shown) + 1))]
+    lines += [_table(rows, headers), ""]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +471,42 @@ def _verdict_text(v: Mapping[str, Any] | None) -> str:
     if v is None:
         return _HOLDS[None]
     return f"{_number(v.get('value'))} {_HOLDS[bool(v['holds'])]}"
+
+
+_DELTA_HEADERS = ["claim", "group", "statistic", "before", "now", "Δ", "Δ relative"]
+
+
+def _float(v: Mapping[str, Any] | None) -> float:
+    """A verdict's value as a float: NaN where the verdict or its value is absent or not a number."""
+    x = None if v is None else v.get("value")
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return math.nan
+    return float(x)
+
+
+def _percent(x: float | None) -> str:
+    if x is None or math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "∞"
+    return f"{100 * x:.3g} %"
+
+
+def _signed(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:+.3g}"
+
+
+def _delta_row(c: Change) -> list[str]:
+    relative = "n/a" if math.isnan(c.delta) else _percent(c.relative_change)
+    return [
+        c.claim,
+        c.group,
+        c.statistic,
+        _verdict_text(c.before),
+        _verdict_text(c.after),
+        _signed(c.delta),
+        relative,
+    ]
 
 
 def _row(c: Change) -> list[str]:

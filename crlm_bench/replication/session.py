@@ -4,11 +4,16 @@ and the xdist controller share, so that none of them needs to know how the store
 :class:`StoredResults` looks cells up in a store (each once) and turns stored profiles into
 :class:`~crlm_bench.replication.claims.CellResult`; :func:`evaluate_stored` gives the verdicts a
 claims run over a budget would give from what is stored; :func:`write_budget_report` writes the
-report of a set of verdicts with the settings every report records.
+report of a set of verdicts with the settings every report records. :func:`find_stored_profile`
+finds a stored profile by its key (or a prefix of it, as ``grid --list`` shows keys);
+:func:`budget_cell` and :func:`smallest_group` find a budget's cell by its id and the claim test
+that computes it.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +22,28 @@ from crlm_bench.experiment.cell import Cell
 from crlm_bench.experiment.pipeline import PROFILE_KIND, TRAINING_KIND, stored_profile
 from crlm_bench.experiment.store import Store
 from crlm_bench.replication import report
-from crlm_bench.replication.budgets import Budget
+from crlm_bench.replication.budgets import Budget, budget_names, get_budget
 from crlm_bench.replication.claims import CellResult, Verdict
-from crlm_bench.replication.grid import evaluate_budget
+from crlm_bench.replication.grid import Group, evaluate_budget, groups_of
 
-__all__ = ["StoredResults", "evaluate_stored", "grid_status", "report_settings", "write_budget_report"]
+__all__ = [
+    "KEY_PREFIX_MIN",
+    "ProfileKeyError",
+    "StoredResults",
+    "budget_cell",
+    "budgets_with_cell",
+    "evaluate_stored",
+    "find_stored_profile",
+    "grid_status",
+    "is_key_prefix",
+    "report_settings",
+    "smallest_group",
+    "write_budget_report",
+]
+
+#: the fewest hex digits of a key that :func:`find_stored_profile` accepts (grid --list shows 12)
+KEY_PREFIX_MIN = 8
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 @dataclass
@@ -140,3 +162,113 @@ def grid_status(budget: Budget, store: Store) -> tuple[list[dict], dict[str, int
         "training_runs_to_compute": len({c["training_key"] for c in todo if not c["training_stored"]}),
     }
     return cells, counts
+
+
+# ---------------------------------------------------------------------------------------------
+# finding one cell
+
+
+class ProfileKeyError(LookupError):
+    """No stored profile, or more than one, has the key or key prefix asked for; ``ambiguous`` is
+    True for the latter. The message says what was found instead and what to type."""
+
+    def __init__(self, message: str, *, ambiguous: bool = False):
+        super().__init__(message)
+        self.ambiguous = ambiguous
+
+
+def is_key_prefix(text: str) -> bool:
+    """Whether ``text`` reads as a key or a key's prefix (lower-case hex) rather than a cell id."""
+    return bool(_HEX.fullmatch(text))
+
+
+def find_stored_profile(store: Store, prefix: str) -> Cell:
+    """The cell whose complete stored profile's key is ``prefix`` or starts with it (at least
+    :data:`KEY_PREFIX_MIN` hex digits). Nothing is hashed or moved: the listing checks sizes.
+
+    Raises :class:`ValueError` for a prefix that is too short or not hex, and
+    :class:`ProfileKeyError` when no complete profile matches (naming a training run, or a partial
+    or corrupt profile, that does) or when several do (listing them).
+    """
+    if not is_key_prefix(prefix) or len(prefix) < KEY_PREFIX_MIN:
+        raise ValueError(
+            f"{prefix!r} is not a key: give a cell id, or at least {KEY_PREFIX_MIN} lower-case hex digits "
+            "of a profile's key (crlm-bench grid --budget B --list shows 12 in its key column)"
+        )
+    found = [row for row in store.ls(verify=False) if row.key.startswith(prefix)]
+    profiles = [row for row in found if row.kind == PROFILE_KIND]
+    complete = [row for row in profiles if row.status == "complete"]
+    if len(complete) > 1:
+        listed = "; ".join(f"{row.key[:16]}… {row.summary}" for row in complete)
+        raise ProfileKeyError(
+            f"{len(complete)} stored profiles have keys starting {prefix}: {listed}; give more digits",
+            ambiguous=True,
+        )
+    if not complete:
+        if profiles:
+            row = profiles[0]
+            raise ProfileKeyError(
+                f"the profile {row.key} in {store.root} is {row.status}"
+                f"{f' ({row.problem})' if row.problem else ''}: crlm-bench store verify lists it, "
+                "crlm-bench store gc removes it, and profiling the cell again recomputes it"
+            )
+        others = "; ".join(
+            f"a {row.kind} entry ({row.key[:12]}, {row.summary or 'no summary'})" for row in found
+        )
+        raise ProfileKeyError(
+            f"no stored profile in {store.root} has a key starting {prefix}"
+            + (f"; it is the key of {others}, not of a profile" if others else "")
+            + "; the key column of crlm-bench grid --budget B --list, or the profile rows of "
+            "crlm-bench store ls, show the profiles' keys"
+        )
+    entry = store.get(PROFILE_KIND, complete[0].key)
+    if entry is None:  # its checksums failed (moved aside, with a warning) or it was removed meanwhile
+        raise ProfileKeyError(
+            f"the profile {complete[0].key} ({complete[0].summary}) is no longer a complete entry of "
+            f"{store.root} (see the warning above); profile the cell again"
+        )
+    cell = Cell.from_dict(entry.settings)
+    if cell.key != entry.key:
+        raise ProfileKeyError(
+            f"the profile {entry.key} was stored with settings this crlm_bench hashes to {cell.key}: "
+            "it was written by another version; show it with that version, or profile the cell again"
+        )
+    return cell
+
+
+def budget_cell(budget: Budget, cell_id: str) -> Cell:
+    """The cell of ``budget`` whose id is ``cell_id``. Raises :class:`LookupError` naming the
+    closest id and listing the budget's cells when it has none."""
+    cells = budget.all_cells()
+    for cell in cells:
+        if cell.id == cell_id:
+            return cell
+    ids = [c.id for c in cells]
+    close = difflib.get_close_matches(cell_id, ids, n=1)
+    raise LookupError(
+        f"the {budget.name} budget has no cell {cell_id}"
+        + (f" (did you mean {close[0]}?)" if close else "")
+        + f"; its {len(ids)} cells: "
+        + ", ".join(ids)
+    )
+
+
+def smallest_group(budget: Budget, cell: Cell) -> Group | None:
+    """Of the groups the budget's claim tests compare, the one with the fewest cells that holds
+    ``cell`` (its id selects that claim test: ``pytest claims/ --budget B -k ID``); None if no
+    claim test needs it."""
+    holding = [
+        g for groups in groups_of(budget).values() for g in groups if any(c.key == cell.key for c in g.cells)
+    ]
+    return min(holding, key=lambda g: len(g.cells), default=None)
+
+
+def budgets_with_cell(cell_id: str, store: Store) -> list[tuple[str, Cell, bool]]:
+    """Each budget that has a cell of id ``cell_id``: its name, that cell and whether the store
+    holds its profile (a stored profile is checked as :meth:`Store.get` checks it)."""
+    found = []
+    for name in budget_names():
+        for cell in get_budget(name).all_cells():
+            if cell.id == cell_id:
+                found.append((name, cell, store.get(PROFILE_KIND, cell.key) is not None))
+    return found

@@ -205,3 +205,150 @@ def test_a_missing_or_invalid_file_exits_2_with_a_message(tmp_path, capsys, cont
         assert words in err and str(bad) in err
     with pytest.raises(ResultsFileError, match="previous results"):
         compare({"verdicts": []}, document(PREVIOUS))
+
+
+# ---------------------------------------------------------------------------------------------
+# values, deltas and drift
+
+
+def moved(i: int, value: float, verdicts=PREVIOUS) -> list[C.Verdict]:
+    """``verdicts`` with verdict i's value set (its outcome unchanged)."""
+    out = list(verdicts)
+    out[i] = replace(out[i], value=value)
+    return out
+
+
+def values_table(text: str) -> dict[str, list[str]]:
+    """The rows of the markdown's Values table, by group, as lists of cells."""
+    section = text.split("### Values", 1)[1]
+    rows = {}
+    for line in section.strip().splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows[cells[1]] = cells
+    return rows
+
+
+def test_every_verdict_in_both_runs_has_its_value_before_now_and_the_change():
+    found = compare(document(PREVIOUS), document(moved(0, 1.2)))
+    assert [c.key for c in found.matched] == [v.key for v in PREVIOUS[:4]]
+    (c,) = [c for c in found.matched if c.key == PREVIOUS[0].key]
+    assert c.delta == pytest.approx(0.2) and c.relative_change == pytest.approx(0.2)
+    rows = values_table(found.markdown())
+    assert len(rows) == 4
+    assert rows["cifar10-resnet18-baseline-s0-e200"][3:] == ["1 ✓", "1.2 ✓", "+0.2", "20 %", ""]
+    assert rows["cifar10-vgg16-baseline-s0-e200"][5:7] == ["+0", "0 %"]
+
+
+def test_without_a_tolerance_nothing_is_drift():
+    found = compare(document(PREVIOUS), document(moved(0, 5.0)))
+    assert found.drift == () and "drift" not in found.markdown()
+
+
+def test_a_value_beyond_the_tolerance_with_the_same_outcome_is_drift():
+    current = moved(2, 0.26, moved(0, 1.04))  # +4 % and +30 %, neither flips
+    found = compare(document(PREVIOUS), document(current), tolerance=0.05)
+    assert [c.key for c in found.drift] == [PREVIOUS[2].key]
+    assert not found.failed
+    text = found.markdown()
+    assert "1 drift (value moved by more than 5 %)" in text
+    assert "### Drift (same outcome, value moved by more than 5 %)" in text
+    rows = values_table(text)
+    assert rows["cifar10-resnet18-untrained-vs-baseline"][-1] == "drift"
+    assert rows["cifar10-resnet18-baseline-s0-e200"][-1] == ""
+
+
+def test_a_flip_is_a_regression_or_a_fix_not_drift():
+    current = moved(1, 3.0, night((1, False), (2, True)))
+    found = compare(document(PREVIOUS), document(current), tolerance=0.01)
+    assert found.drift == ()
+    rows = values_table(found.markdown())
+    assert rows["cifar10-vgg16-baseline-s0-e200"][-1] == "regression"
+    assert rows["cifar10-resnet18-untrained-vs-baseline"][-1] == "fixed"
+
+
+@pytest.mark.parametrize(
+    "before,after,relative,drifts",
+    [
+        (0.0, 0.1, math.inf, True),
+        (0.0, 0.0, 0.0, False),
+        (0.2, math.nan, math.inf, True),  # became unevaluable, failing before and after
+        (math.nan, math.nan, 0.0, False),
+        (-0.5, -0.4, 0.2, True),
+    ],
+)
+def test_zero_and_null_values(before, after, relative, drifts):
+    found = compare(document(moved(2, before)), document(moved(2, after)), tolerance=0.1)
+    (c,) = [c for c in found.matched if c.key == PREVIOUS[2].key]
+    assert c.relative_change == pytest.approx(relative)
+    assert (c in found.drift) is drifts
+
+
+def test_compare_lists_drift_as_a_warning_and_keeps_its_exit_status(tmp_path, capsys, caplog):
+    prev = write(tmp_path / "prev.json", document(PREVIOUS))
+    drifted = write(tmp_path / "drifted.json", document(moved(0, 1.5)))
+    assert cli.main(["compare", prev, drifted, "--tolerance", "0.1"]) == 0
+    assert (
+        "drift: profile-shape [cifar10-resnet18-baseline-s0-e200] (shape) moved from 1.0 to 1.5"
+        in caplog.text
+    )
+    assert "1 drift" in capsys.readouterr().out
+    both = write(tmp_path / "both.json", document(moved(0, 1.5, night((1, False)))))
+    assert cli.main(["compare", prev, both, "--tolerance", "0.1"]) == 1
+
+
+@pytest.mark.parametrize("tolerance", ["-0.1", "nan"])
+def test_a_negative_or_nan_tolerance_is_a_usage_error(tmp_path, capsys, tolerance):
+    prev = write(tmp_path / "prev.json", document(PREVIOUS))
+    with pytest.raises(SystemExit) as info:
+        cli.main(["compare", prev, prev, "--tolerance", tolerance])
+    assert info.value.code == 2
+    assert "give a relative change >= 0" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# history
+
+
+def test_history_keeps_one_line_per_run_and_shows_the_last_runs_side_by_side(tmp_path, capsys):
+    history = tmp_path / "history.jsonl"
+    first = write(tmp_path / "1.json", document(PREVIOUS, commit="1" * 40))
+    second = write(tmp_path / "2.json", document(moved(0, 1.5, night((1, False))), commit="2" * 40))
+    summary = tmp_path / "summary.md"
+    assert cli.main(["history", str(history), "--add", first]) == 0
+    capsys.readouterr()
+    assert cli.main(["history", str(history), "--add", second, "--summary", str(summary)]) == 0
+    out = capsys.readouterr().out
+    assert len(history.read_text().splitlines()) == 2
+    assert "the last 2 of 2 runs" in out
+    assert "| 111111111111 |" in out and "| 222222222222 |" in out
+    assert "3 of 4" in out and "2 of 4" in out  # main verdicts held in each run
+    row = next(line for line in out.splitlines() if "cifar10-resnet18-baseline-s0-e200" in line)
+    assert row.rstrip().endswith("| 1 ✓     | 1.5 ✓   |")
+    assert out.strip() in summary.read_text()
+    assert cli.main(["history", str(history), "--last", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "the last 1 of 2 runs" in shown and "111111111111" not in shown
+
+
+def test_a_damaged_history_line_is_skipped_with_a_warning(tmp_path, capsys, caplog):
+    history = tmp_path / "history.jsonl"
+    assert cli.main(["history", str(history), "--add", write(tmp_path / "1.json", document(PREVIOUS))]) == 0
+    with history.open("a") as f:
+        f.write('{"created": "cut sh\n')
+    assert cli.main(["history", str(history)]) == 0
+    assert "the last 1 of 1 runs" in capsys.readouterr().out
+    assert f"{history}:2: not a history entry, skipped" in caplog.text
+
+
+def test_history_refuses_a_missing_history_or_a_bad_results_file(tmp_path, capsys):
+    history = tmp_path / "history.jsonl"
+    with pytest.raises(SystemExit) as info:
+        cli.main(["history", str(history)])
+    assert info.value.code == 2
+    assert f"start one with crlm-bench history {history} --add RESULTS.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["history", str(history), "--add", write(tmp_path / "bad.json", {"verdicts": []})])
+    assert info.value.code == 2 and "no variants.main entry" in capsys.readouterr().err
+    assert not history.exists()  # nothing appended
