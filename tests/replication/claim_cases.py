@@ -216,3 +216,27 @@ def mixup_results(plateaus: dict[str, float], sff_plateaus: dict[str, float]) ->
 
 def is_nan(x: float | None) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# thresholds: the verdict of a statistic exactly at each bound (the README's "holds when" column)
+
+AT_THRESHOLD = {
+    "profile-shape/rise": True,  # ≥ 10×
+    "profile-shape/plateau-span": True,  # ≤ 20×
+    "profile-shape/final-rise": True,  # ≥ 5×
+    "profile-shape/margin": True,  # ≥ 1
+    "untrained-flattens/last-collapse": True,  # ≤ 0.01
+    "untrained-flattens/final-ratio": False,  # < 1: an untrained last probe equal to the penultimate fails
+    "gap-tracks-accuracy/across-models": True,  # ≥ 0.8
+    "gap-tracks-accuracy/min-models": True,  # ≥ 3 models
+    "gap-tracks-accuracy/along-training": True,  # ≥ 0.9
+    "gap-tracks-accuracy/min-checkpoints": True,  # ≥ 5 checkpoints
+    "gap-tracks-accuracy/slope": False,  # > 0: a gap that does not grow fails
+    "id-not-curvature/median-abs-rho": False,  # < 0.5
+    "mixup-flattens/ratio-to-baseline": True,  # ≤ 0.5
+}
+
+#: latent values whose shape statistics sit exactly on the bounds with an input of 1: rise 10/1,
+#: plateau span 200/10, final rise 1000/200.
+ON_THE_BOUNDS = [10.0, 200.0, 200.0, 1000.0]
