@@ -21,6 +21,15 @@ are trained and profiled when a selected test first needs them — once per stor
 share them — and cells of deselected tests are never built. At the end of the session the report
 (Markdown, JSON, figures) is written from every cell and verdict the session produced.
 
+Before any test runs, the selection is checked (:func:`preflight`): the paper budget on a machine
+without CUDA, asked for by default rather than by ``--budget paper``, and a data set the cells
+to compute need but cannot find stop the session at once with what to type (exit status 4,
+pytest's usage error, not 1: "a claim did not replicate"); the cost of what is left to compute
+is printed, also with ``--collect-only``. While a cell is computed, :class:`Progress` shows which
+cell, the training epoch or profiling stage, and the cells left, in pytest's terminal without
+``-s`` (one line per step in a log; ``-q`` turns it off). At the end the verdict table is printed
+beside the report's path.
+
 In claim test ids ``-k`` matches dataset and model names whole (:class:`WholeNameKeywords`):
 ``-k cifar10`` selects CIFAR-10 and not CIFAR-100, ``-k "not cifar10"`` keeps CIFAR-100, ``-k
 resnet18`` selects no model whose name merely contains it, and a word that is only part of names
@@ -37,6 +46,8 @@ import json
 import logging
 import os
 import re
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,9 +78,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("crlm-bench", "crlm-bench: replication of Kaufman & Azencot (ICML 2023)")
     group.addoption(
         "--budget",
-        default="paper",
+        default=None,
         choices=budget_names(),
-        help="grid of cells to replicate on (default paper)",
+        help="grid of cells to replicate on (default paper; without CUDA only when asked for)",
     )
     group.addoption(
         "--store",
@@ -119,6 +130,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: the budget of a session that names none
+DEFAULT_BUDGET = "paper"
+
+
+def budget_of(config: pytest.Config) -> str:
+    """The session's budget: ``--budget``, else :data:`DEFAULT_BUDGET`."""
+    return config.getoption("--budget", None) or DEFAULT_BUDGET
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker (--dist loadgroup)")
     index = workers.worker_index()
@@ -141,14 +161,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     parallel, instead of one worker computing them in turn while the others wait on its locks."""
     per_model: list[pytest.Item] = []
     per_dataset: list[pytest.Item] = []
+    spread = config.getvalue("dist") not in (None, "no")  # only xdist gains from the order
     for item in items:
         target = per_model
         for kind, group in _item_groups(item):
             item.add_marker(pytest.mark.xdist_group(workers.worker_group(kind, group)))
-            if kind == "dataset_models":
+            if kind == "dataset_models" and spread:
                 target = per_dataset
         target.append(item)
-    items[:] = per_model + per_dataset
+    items[:] = per_model + per_dataset  # one process: each file's tests together, as collected
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -159,9 +180,77 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = [name for name in GROUP_KINDS if name in metafunc.fixturenames]
     if not wanted:
         return
-    groups = groups_of(get_budget(metafunc.config.getoption("--budget")))
+    groups = groups_of(get_budget(budget_of(metafunc.config)))
     for name in wanted:
-        metafunc.parametrize(name, groups[name], ids=[g.id for g in groups[name]], scope="session")
+        # function scope: pytest would otherwise reorder the tests that share a group across files
+        metafunc.parametrize(name, groups[name], ids=[g.id for g in groups[name]])
+
+
+class Progress:
+    """Which cell this process computes and how far it is, in pytest's terminal without ``-s``.
+
+    Called as ``progress(message, step)`` (the pipeline's ``report``). On a terminal one line is
+    rewritten in place, at most every :attr:`REFRESH_S` seconds; in a log (not a TTY) each step
+    (an epoch, an ID run, a chunk of points) gets a line of its own and nothing else does. An
+    xdist worker writes its lines, prefixed with its id, to its standard error, which is the
+    controller's terminal or log. pytest's ``-q`` turns it off."""
+
+    REFRESH_S = 1.0
+
+    def __init__(self, config: pytest.Config):
+        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+        self.capman = config.pluginmanager.get_plugin("capturemanager")
+        self.worker = getattr(config, "workerinput", {}).get("workerid")
+        self.enabled = config.get_verbosity() >= 0 and (self.reporter is not None or self.worker is not None)
+        self.live = bool(self.worker is None and self.reporter is not None and self.reporter.isatty())
+        self.left: int | None = None  # cells of the selection left to compute (set by preflight)
+        self.started = self.last = 0.0
+        self._open = False  # a rewritten line is on the screen without its newline
+
+    def begin(self) -> None:
+        """Count the elapsed time from now (a cell, the job array)."""
+        self.started = time.monotonic()
+
+    def start(self, cell_id: str) -> None:
+        self.begin()
+        left = f" ({self.left} cells of the selection left to compute)" if self.left else ""
+        self(f"computing {cell_id}{left}", True)
+
+    def done(self, cell_id: str) -> None:
+        if self.left:
+            self.left -= 1
+        self(f"{cell_id} computed", True, final=True)
+
+    def __call__(self, message: str, step: bool = True, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not step and (not self.live or now - self.last < self.REFRESH_S):
+            return
+        self.last = now
+        line = f"crlm-bench: {message} [{now - self.started:.0f} s]"
+        with self._uncaptured():
+            if self.worker is not None:
+                sys.stderr.write(f"[{self.worker}] {line}\n")
+                sys.stderr.flush()
+            elif self.live:
+                if not self._open:
+                    self.reporter.ensure_newline()
+                self.reporter.rewrite(line, erase=True)
+                self._open = not final
+                if final:
+                    self.reporter.write("\n", flush=True)
+            else:
+                self.reporter.ensure_newline()
+                self.reporter.write_line(line)
+                self.reporter.flush()
+
+    def _uncaptured(self):
+        import contextlib
+
+        return (
+            self.capman.global_and_fixture_disabled() if self.capman is not None else contextlib.nullcontext()
+        )
 
 
 @dataclass
@@ -181,19 +270,28 @@ class Replication:
         opt = self.config.getoption
         self.store = Store(opt("--store"))
         self.context = Context(
-            data_root=opt("--data-dir"), download=opt("--download"), device=opt("--device")
+            data_root=opt("--data-dir"), download=opt("--download"), device=opt("--device"), progress=False
         )
-        self.budget = opt("--budget")
+        self.budget = budget_of(self.config)
+        self.progress = Progress(self.config)
 
     def result(self, cell):
         """The cell's result, computed (trained, profiled) once per store and cached for the session."""
         if cell.key in self.failures:
             pytest.fail(self.failures[cell.key].message(), pytrace=False)
         if cell.key not in self.results:
+            import dataclasses
+
             from crlm_bench.experiment import pipeline
             from crlm_bench.replication.claims import CellResult
 
-            frame = pipeline.profile(cell, self.store, self.context)
+            frame = pipeline.stored_profile(cell, self.store)
+            if frame is None:
+                self.progress.start(cell.id)
+                frame = pipeline.profile(
+                    cell, self.store, dataclasses.replace(self.context, report=self.progress)
+                )
+                self.progress.done(cell.id)
             self.results[cell.key] = CellResult.from_profile(cell, frame)
             self.cells[cell.key] = cell.to_dict()
         return self.results[cell.key]
@@ -403,14 +501,110 @@ def _submitit_parameters(config: pytest.Config) -> dict:
     return params
 
 
+#: pytest's exit status for a session stopped before any work by :func:`preflight`
+PREFLIGHT_EXIT = pytest.ExitCode.USAGE_ERROR
+
+
+def _budget_asked(config: pytest.Config) -> bool:
+    return config.getoption("--budget", None) is not None
+
+
+def preflight(config: pytest.Config, cells: list) -> str | None:
+    """Why the session must stop before any work (what to type instead), or None to go on.
+
+    Runs at the end of collection, over the cells of the selected tests: the paper budget by
+    default on a machine with no CUDA device (and no ``--device``), then every data set that the
+    cells still to compute need and that is not where the run will look (files only; nothing is
+    read, built or written). Prints the cost of what is left to compute from the store's timings.
+    """
+    from crlm_bench.experiment.cost import estimate
+    from crlm_bench.vision import datasets
+
+    state = _state(config)
+    if not cells:
+        return None
+    cost = estimate(cells, state.store)
+    state.progress.left = cost.profiles
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"crlm-bench: {state.budget} budget, {cost.describe()}")
+    if not _budget_asked(config) and state.budget == DEFAULT_BUDGET and not config.getoption("--device"):
+        import torch
+
+        if cost.profiles and not torch.cuda.is_available():
+            return (
+                f"no --budget given, so the {DEFAULT_BUDGET} budget was chosen: the paper's grid, "
+                f"{cost.profiles} cells to compute, GPU hours (each a network trained for up to 200 "
+                "epochs), and no CUDA device is visible on this machine.\n"
+                "  On a CPU, run the small grid:      pytest claims/ --budget cpu\n"
+                "  To run the paper grid here anyway: pytest claims/ --budget paper"
+            )
+    if config.option.collectonly or config.getoption("--download"):
+        return None
+    todo = {c.training.dataset for c in cells if not _stored(state, c)}
+    lost = {name: datasets.missing(name, config.getoption("--data-dir")) for name in sorted(todo)}
+    lost = {name: where for name, where in lost.items() if where}
+    if lost:
+        where = "; ".join(
+            f"{name} (looked in {', '.join(map(str, folders))})" for name, folders in lost.items()
+        )
+        names = " ".join(lost)
+        return (
+            f"the selected tests need data not found on this machine: {where}.\n"
+            "  Point to it:    --data-dir DIR   (or CRLM_DATA=DIR)\n"
+            "  Or fetch it:    --download       (or, once: "
+            + "; ".join(f"crlm-bench fetch {n} --download" for n in lost)
+            + ")\n"
+            f"Nothing was computed or written. (data sets: {names})"
+        )
+    return None
+
+
+def _stored(state: Replication, cell) -> bool:
+    from crlm_bench.experiment.pipeline import PROFILE_KIND
+
+    return state.store.root.is_dir() and state.store.get(PROFILE_KIND, cell.key) is not None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """xdist controller: the preflight over the first worker's collection (every worker collects
+    the same tests), before any test is scheduled."""
+    config = node.config
+    if config.stash.get(_PREFLOWN, False):
+        return
+    config.stash[_PREFLOWN] = True
+    stop = preflight(config, _cells_of_ids(config, ids))
+    if stop is not None:
+        pytest.exit(f"crlm-bench: {stop}", returncode=PREFLIGHT_EXIT)
+
+
+_PREFLOWN = pytest.StashKey[bool]()
+
+
+def _cells_of_ids(config: pytest.Config, ids: list[str]) -> list:
+    """The cells of the claim tests among node ids ``file::test[GROUP]``."""
+    from crlm_bench.replication.budgets import get_budget
+    from crlm_bench.replication.grid import groups_of
+
+    by_id = {g.id: g for groups in groups_of(get_budget(budget_of(config))).values() for g in groups}
+    cells = []
+    for node_id in ids:
+        group = by_id.get(node_id.rpartition("[")[2].rstrip("]")) if node_id.endswith("]") else None
+        cells += list(group.cells) if group is not None else []
+    return cells
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """``--executor submitit``: compute the selected tests' missing cells as a job array first."""
+    """Check the selection before any work (:func:`preflight`); then, with ``--executor
+    submitit``, compute the selected tests' missing cells as a job array first."""
     config = session.config
-    if (
-        config.getoption("--executor") != "submitit"
-        or hasattr(config, "workerinput")
-        or config.option.collectonly
-    ):
+    if hasattr(config, "workerinput"):
+        return
+    stop = preflight(config, _selected_cells(session.items))
+    if stop is not None:
+        pytest.exit(f"crlm-bench: {stop}", returncode=PREFLIGHT_EXIT)
+    if config.getoption("--executor") != "submitit" or config.option.collectonly:
         return
     from crlm_bench.experiment.executors import missing_cells, submit
 
@@ -419,6 +613,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not missing:
         return
     folder = config.getoption("--submitit-folder") or str(Path(state.store.root) / ".submitit")
+    state.progress.begin()
     cluster = config.getoption("--submitit-cluster")
     failures = submit(
         missing,
@@ -428,6 +623,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         cluster=None if cluster in (None, "auto") else cluster,
         parameters=_submitit_parameters(config),
         threads=config.getoption("--threads"),
+        report=state.progress,
     )
     state.failures.update(failures)
 
@@ -481,9 +677,56 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     directory = write_budget_report(
         config.getoption("--report"), verdicts, results, budget=budget, store_root=root
     )
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"crlm-bench: replication report written to {directory}/report.md")
+    config.stash[_SUMMARY] = (verdicts, Path(directory))
+
+
+_SUMMARY = pytest.StashKey[tuple]()
+
+
+def verdict_table(verdicts: list) -> str:
+    """The main variant's verdicts as a table: claim, group, statistic, value, threshold, verdict."""
+    from tabulate import tabulate
+
+    from crlm_bench.replication.claims import MAIN_VARIANT, fmt
+
+    def short(text: str) -> str:  # the details in parentheses are in the report
+        text = text.split(" (")[0]
+        return text if len(text) <= 40 else text[:39] + "…"
+
+    rows = [
+        [
+            v.claim,
+            v.group,
+            short(v.statistic),
+            fmt(v.value),
+            short(v.threshold),
+            "holds" if v.holds else "FAILS",
+        ]
+        for v in verdicts
+        if v.variant == MAIN_VARIANT
+    ]
+    headers = ["claim", "group", "statistic", "value", "threshold", "verdict"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The verdict table and the report's path, after pytest's own summary."""
+    summary = config.stash.get(_SUMMARY, None)
+    if summary is None:
+        return
+    verdicts, directory = summary
+    held = sum(v.holds for v in verdicts if v.variant == _main_variant())
+    total = sum(v.variant == _main_variant() for v in verdicts)
+    terminalreporter.section(f"crlm-bench: {held} of {total} verdicts hold", sep="=")
+    for line in verdict_table(verdicts).splitlines():
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"crlm-bench: replication report written to {directory}/report.md")
+
+
+def _main_variant() -> str:
+    from crlm_bench.replication.claims import MAIN_VARIANT
+
+    return MAIN_VARIANT
 
 
 def _merge(config: pytest.Config, collected: list[dict]) -> tuple[list, list]:

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,19 @@ def missing_cells(cells: Iterable[Cell], store: Store) -> list[Cell]:
     return out
 
 
+def array_state(jobs: list) -> str:
+    """The jobs counted by their scheduler state, e.g. ``"2 COMPLETED, 1 RUNNING, 5 PENDING"``
+    (``UNKNOWN`` where the scheduler cannot say)."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        try:
+            state = str(job.state)
+        except Exception:  # noqa: BLE001 - a scheduler query that fails is not a failed job
+            state = "UNKNOWN"
+        counts[state] = counts.get(state, 0) + 1
+    return ", ".join(f"{k} {s}" for s, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def submit(
     cells: list[Cell],
     store: Store,
@@ -79,8 +92,10 @@ def submit(
     threads: int | None = None,
     poll_s: float = 2.0,
     progress: bool | None = None,
+    report: Callable[[str, bool], None] | None = None,
 ) -> dict[str, JobFailure]:
-    """Submit ``cells`` as one job array, wait for all, and return the failures by cell key."""
+    """Submit ``cells`` as one job array, wait for all, and return the failures by cell key.
+    ``report(message, step)`` gets the array's state (jobs per state) whenever it changes."""
     import submitit
 
     if not cells:
@@ -89,19 +104,24 @@ def submit(
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     executor.update_parameters(name="crlm-bench", **dict(parameters or {}))
     n = len(cells)
-    ctx = dataclasses.asdict(context)
+    ctx = dataclasses.asdict(dataclasses.replace(context, report=None))
+    ctx.pop("report")  # a callback of this process: not sent to the jobs
     jobs = executor.map_array(
         run_cell, [c.to_dict() for c in cells], [str(store.root)] * n, [ctx] * n, [threads] * n
     )
     log.info("submitted %d cell(s) as job array %s (logs in %s)", n, jobs[0].job_id.split("_")[0], folder)
     disable = (not progress) if progress is not None else None
     with tqdm(total=n, desc="submitit jobs", unit="cell", disable=disable) as bar:
-        done = 0
+        done, said = 0, ""
         while done < n:
             time.sleep(poll_s)
             now = sum(job.done() for job in jobs)
             bar.update(now - done)
             done = now
+            state = array_state(jobs)
+            if report is not None and state != said:
+                report(f"submitit array {jobs[0].job_id.split('_')[0]}: {done}/{n} done; {state}", True)
+                said = state
     failures = {}
     for cell, job in zip(cells, jobs):
         try:

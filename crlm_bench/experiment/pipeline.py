@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -48,13 +49,22 @@ TRAIN_OPTIONS = ("train_subset", "test_subset")
 
 @dataclass(frozen=True)
 class Context:
-    """Where and how to compute: data root, download permission, device, progress bars."""
+    """Where and how to compute: data root, download permission, device, progress bars, and
+    where progress lines go (``report(message, step)``: ``step`` marks a line worth keeping in a
+    log — an epoch, a chunk of points — the others only refresh a live line; not sent to other
+    processes: the submitit executor drops it)."""
 
     data_root: str | None = None
     download: bool = False
     device: str | None = None
     progress: bool | None = None
     memory_bytes: int = probing.MEMORY_BYTES
+    report: probing.Reporter | None = field(default=None, compare=False, repr=False)
+
+    def say(self, message: str, step: bool = True) -> None:
+        """Send one progress line to ``report``, if any."""
+        if self.report is not None:
+            self.report(message, step)
 
     @property
     def torch_device(self) -> torch.device:
@@ -84,11 +94,17 @@ class Context:
         return self
 
 
-def provenance(ctx: Context) -> dict:
+def provenance(ctx: Context, started: float) -> dict:
     """What produced an artefact besides its key, for its manifest's ``meta``: the torch thread
-    count (other counts round training differently) and the device. A run resumed under other
-    settings records those of the process that finished it."""
-    return {"threads": torch.get_num_threads(), "device": ctx.torch_device.type}
+    count (other counts round training differently), the device, and the seconds the computing
+    took (from ``started``, a :func:`time.monotonic` reading; what :mod:`.cost` estimates from).
+    A run resumed under other settings records those of the process that finished it, and only
+    that process's seconds."""
+    return {
+        "threads": torch.get_num_threads(),
+        "device": ctx.torch_device.type,
+        "seconds": round(time.monotonic() - started, 3),
+    }
 
 
 def build_model(spec: Training) -> torch.nn.Module:
@@ -163,6 +179,9 @@ def ensure_training(spec: Training, store: Store, ctx: Context = Context()) -> E
     """The stored training run of ``spec``, trained (or resumed) first if missing."""
 
     def create(workdir: Path):
+        started = time.monotonic()
+        name = f"{spec.dataset}-{spec.model}-{spec.recipe}-s{spec.seed}"
+        ctx.say(f"training {name}: building the network")
         model = build_model(spec)
         files: dict[str, Path] = {}
         accuracy: dict[int, float] = {}
@@ -184,6 +203,10 @@ def ensure_training(spec: Training, store: Store, ctx: Context = Context()) -> E
                     epoch = int(older.stem.split("_")[1])
                     if epoch < ckpt.epoch and epoch not in keep:
                         older.unlink(missing_ok=True)
+                ctx.say(
+                    f"training {name}: epoch {ckpt.epoch}/{spec.epochs}, "
+                    f"test accuracy {ckpt.test_accuracy:.4f}"
+                )
 
             fit_options = training.FitOptions(
                 epochs=spec.epochs,
@@ -207,7 +230,8 @@ def ensure_training(spec: Training, store: Store, ctx: Context = Context()) -> E
                 save_tensors(weights, {"model": state["model"]})
                 files[weights.name] = weights
                 accuracy[epoch] = acc
-        meta = {"test_accuracy": {str(e): a for e, a in sorted(accuracy.items())}, **provenance(ctx)}
+        accuracies = {str(e): a for e, a in sorted(accuracy.items())}
+        meta = {"test_accuracy": accuracies, **provenance(ctx, started)}
         return files, meta
 
     return store.get_or_create(
@@ -239,6 +263,7 @@ def ensure_profile(cell: Cell, store: Store, ctx: Context = Context()) -> Entry:
     def create(workdir: Path):
         model, accuracy = load_model(cell, store, ctx)
         model.to(ctx.torch_device)
+        started = time.monotonic()
         frame = probing.measure(
             model,
             models.probes(model),
@@ -248,12 +273,15 @@ def ensure_profile(cell: Cell, store: Store, ctx: Context = Context()) -> Entry:
             workdir=workdir / "partial",
             progress=ctx.progress,
             memory_bytes=ctx.memory_bytes,
+            report=None
+            if ctx.report is None
+            else lambda m, step=True: ctx.say(f"profiling {cell.id}: {m}", step),
         )
         frame.insert(0, "cell", cell.id)
         frame["test_accuracy"] = accuracy
         out = workdir / PROFILE_FILE
         save_frame(out, frame)
-        return {out.name: out}, {"test_accuracy": accuracy, "cell_id": cell.id, **provenance(ctx)}
+        return {out.name: out}, {"test_accuracy": accuracy, "cell_id": cell.id, **provenance(ctx, started)}
 
     return store.get_or_create(PROFILE_KIND, cell.key, create, cell.to_dict(), summary=cell.id)
 

@@ -34,7 +34,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +60,9 @@ from crlm_bench.vision.datasets import ImageDataset, augment_batch, normalize
 from crlm_bench.vision.models import Probe
 
 log = logging.getLogger(__name__)
+
+#: ``report(message, step)``: a progress line; ``step=False`` for a point within a step
+Reporter = Callable[[str, bool], None]
 
 #: Known deviations from the paper's procedure (Measurement.deviations).
 DEVIATIONS = {
@@ -204,6 +207,7 @@ def intrinsic_dimensions(
     images: torch.Tensor,
     dataset: str,
     plan: Plan,
+    report: Reporter | None = None,
 ) -> dict[str, dict]:
     """TwoNN over ``id_runs`` seeded subsets and PCA-90 % on the first, per probe."""
     m = plan.measurement
@@ -211,6 +215,8 @@ def intrinsic_dimensions(
     runs: dict[str, list[float]] = {p.name: [] for p in probes}
     pca: dict[str, int] = {}
     for run in range(m.id_runs):
+        if report is not None:
+            report(f"intrinsic dimension, run {run + 1}/{m.id_runs} ({n_samples} images)", True)
         gen = torch.Generator().manual_seed(SEED + 1 + run)
         subset = torch.randperm(images.shape[0], generator=gen)[:n_samples]
         x = normalize(images[subset].to(plan.device), dataset)
@@ -325,6 +331,7 @@ def curvature_chunks(
     *,
     workdir: Path | None = None,
     progress: bool | None = None,
+    report: Reporter | None = None,
 ) -> dict[str, dict[str, torch.Tensor]]:
     """Per-point statistics at every probe for the plan's points: name → field → ``(n,)``.
 
@@ -342,8 +349,13 @@ def curvature_chunks(
     results: list[dict[str, dict[str, torch.Tensor]]] = []
     disable = (not progress) if progress is not None else None
     bar = tqdm(range(0, idx.shape[0], step), desc="curvature", unit="chunk", disable=disable)
-    for start in bar:
-        positions = list(range(start, min(start + step, idx.shape[0])))
+    n = idx.shape[0]
+    for i, start in enumerate(bar):
+        positions = list(range(start, min(start + step, n)))
+        if report is not None:
+            reused = " (saved)" if all(p in saved for p in positions) else ""
+            where = f"points {start + 1}-{positions[-1] + 1} of {n}, chunk {i + 1}/{-(-n // step)}{reused}"
+            report(f"curvature, {where}", True)
         if all(p in saved for p in positions):
             results.append(
                 {
@@ -357,7 +369,9 @@ def curvature_chunks(
             continue
         chunk = idx[positions]
         per_probe: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {p.name: [] for p in probes}
-        for point in chunk.tolist():
+        for j, point in enumerate(chunk.tolist()):
+            if report is not None and j:
+                report(f"curvature, point {start + j + 1} of {n}", False)
             raw = images[point : point + 1]
             nbs = perturbation_neighbourhoods(raw, m.toggles)  # (b, M, C, H, W) float64, 0–255
             b, big_m = nbs.shape[:2]
@@ -476,11 +490,13 @@ def measure(
     workdir: str | Path | None = None,
     memory_bytes: int = MEMORY_BYTES,
     progress: bool | None = None,
+    report: Reporter | None = None,
 ) -> pd.DataFrame:
     """The profile of ``model``: one row per probe (two for the input when ``input_probe="both"``).
 
     Columns: :data:`PROFILE_COLUMNS`. ``workdir`` keeps the intermediate results (ID per probe,
-    per-chunk curvature) so that an interrupted call resumes where it stopped.
+    per-chunk curvature) so that an interrupted call resumes where it stopped. ``report(message,
+    step)`` receives a line per stage (ID run, chunk of points) and, with ``step=False``, per point.
     """
     check_deviations(measurement)
     model.eval()
@@ -496,7 +512,7 @@ def measure(
     id_file = workdir / "intrinsic_dimension.json" if workdir is not None else None
     ids = _saved_ids(id_file, probes) if id_file is not None else None
     if ids is None:
-        ids = intrinsic_dimensions(model, probes, images, dataset, plan)
+        ids = intrinsic_dimensions(model, probes, images, dataset, plan, report)
         if id_file is not None:
             with atomic_write(id_file, "w") as fh:
                 json.dump(ids, fh)
@@ -509,7 +525,7 @@ def measure(
         dims[p.name], clipped[p.name] = dimension_for_fit(ids[p.name]["mean"], k, widths[p.name])
 
     stats = curvature_chunks(
-        model, probes, images, dataset, dims, widths, plan, workdir=workdir, progress=progress
+        model, probes, images, dataset, dims, widths, plan, workdir=workdir, progress=progress, report=report
     )
     rows = []
     for p in probes:

@@ -67,6 +67,7 @@ __all__ = [
     "fetch_command",
     "list_datasets",
     "load",
+    "missing",
     "normalize",
 ]
 
@@ -116,17 +117,29 @@ class _Entry:
     info: DatasetInfo
     # reader(root, split, download) -> (uint8 images (N, C, H, W), int64 targets (N,))
     reader: Callable[[Path, str, bool], tuple[torch.Tensor, torch.Tensor]]
+    # searched(root) -> [] when the files are where reader looks, else the folders it searches
+    searched: Callable[[Path], list[Path]] = lambda root: []
 
 
 DATASETS: Registry[_Entry] = Registry("data set")
 
 
-def _register(info: DatasetInfo):
+def _register(info: DatasetInfo, searched: Callable[[Path], list[Path]] | None = None):
     def decorator(reader):
-        DATASETS.add(info.name, _Entry(info, reader))
+        DATASETS.add(info.name, _Entry(info, reader, *([searched] if searched else [])))
         return reader
 
     return decorator
+
+
+def missing(name: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched for ``name``'s files when they are not all there, else ``[]``.
+
+    Looks for the files only (no reading, no checksums: :func:`load` still verifies them), so a
+    run can check every data set it needs in milliseconds before it starts. Raises
+    :class:`~crlm_bench.registry.UnknownNameError` for an unknown name.
+    """
+    return DATASETS.get(name).searched(data_root(root))
 
 
 def list_datasets(pattern: str = "*") -> list[str]:
@@ -318,6 +331,18 @@ def _check_loaded(info: DatasetInfo, split: str, images: torch.Tensor, targets: 
 # ----- CIFAR (torchvision's reader) ---------------------------------------------------------
 
 
+def _cifar_searched(name: str) -> Callable[[Path], list[Path]]:
+    def searched(root: Path) -> list[Path]:
+        from torchvision import datasets as tvd
+
+        cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
+        folder = root / cls.base_folder
+        files = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+        return [] if all((folder / f).is_file() for f in files) else [folder]
+
+    return searched
+
+
 def _cifar_reader(name: str):
     def read(root: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision import datasets as tvd
@@ -377,7 +402,8 @@ _register(
         50_000,
         10_000,
         "CIFAR-10 (Krizhevsky 2009), torchvision's python pickles",
-    )
+    ),
+    _cifar_searched("cifar10"),
 )(_cifar_reader("cifar10"))
 _register(
     DatasetInfo(
@@ -390,13 +416,19 @@ _register(
         50_000,
         10_000,
         "CIFAR-100 (Krizhevsky 2009), fine labels, torchvision's python pickles",
-    )
+    ),
+    _cifar_searched("cifar100"),
 )(_cifar_reader("cifar100"))
 
 
 # ----- Fashion-MNIST (IDX files) -------------------------------------------------------------
 
 _FMNIST_PREFIX = {"train": "train", "test": "t10k"}
+
+
+def _fashion_stems(split: str) -> tuple[str, str]:
+    prefix = _FMNIST_PREFIX[split]
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
 
 
 def _fashion_dirs(root: Path) -> list[Path]:
@@ -444,12 +476,22 @@ def _read_idx(path: Path) -> np.ndarray:
         60_000,
         10_000,
         "Fashion-MNIST (Xiao et al. 2017), real 28×28 grey images",
-    )
+    ),
+    lambda root: (
+        []
+        if all(
+            any(
+                all(_find_idx(folder, stem) for stem in _fashion_stems(split))
+                for folder in _fashion_dirs(root)
+            )
+            for split in SPLITS
+        )
+        else _fashion_dirs(root)
+    ),
 )
 def _fashion_mnist(root: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     name = "fashion-mnist"
-    prefix = _FMNIST_PREFIX[split]
-    stems = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+    stems = _fashion_stems(split)
     dirs = _fashion_dirs(root)
     cmd = fetch_command(name, root) + "\n  (or, on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist)"
 

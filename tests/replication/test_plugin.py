@@ -223,9 +223,11 @@ def test_a_crashing_job_fails_its_tests_with_the_log_path(
     assert logs and Path(logs[0]).exists()
 
 
-def test_tests_comparing_a_datasets_models_are_collected_last(pytester: pytest.Pytester, claims_copy: Path):
+def test_under_xdist_tests_comparing_a_datasets_models_are_collected_last(
+    pytester: pytest.Pytester, claims_copy: Path
+):
     result = pytester.runpytest_subprocess(
-        "--collect-only", "-q", "--budget", "cpu", "-p", "no:cacheprovider"
+        "--collect-only", "-q", "--budget", "cpu", "-p", "no:cacheprovider", "--dist", "loadgroup"
     )
     lines = [l for l in result.stdout.str().splitlines() if "::" in l]
     dataset_level = [i for i, l in enumerate(lines) if "baseline-models" in l]

@@ -332,3 +332,17 @@ def test_real_fashion_mnist(tmp_path):
     assert torch.bincount(test.targets).tolist() == [1000] * 10
     pixels = train.images.float() / 255
     assert abs(pixels.mean().item() - 0.2860) < 1e-3 and abs(pixels.std().item() - 0.3530) < 1e-3
+
+
+def test_missing_names_the_folders_searched_and_reads_nothing(tmp_path, no_system_fashion_mnist):
+    assert datasets.missing("synthetic", tmp_path) == []
+    assert datasets.missing("cifar10", tmp_path) == [tmp_path / "cifar-10-batches-py"]
+    write_cifar(tmp_path, "cifar10")
+    assert datasets.missing("cifar10", tmp_path) == []
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()  # one file gone: not all there
+    assert datasets.missing("cifar10", tmp_path) == [tmp_path / "cifar-10-batches-py"]
+    assert tmp_path / "fashion-mnist" in datasets.missing("fashion-mnist", tmp_path)
+    write_fashion_mnist(tmp_path / "fashion-mnist")
+    assert datasets.missing("fashion-mnist", tmp_path) == []
+    (tmp_path / "fashion-mnist" / "train-labels-idx1-ubyte.gz").unlink()
+    assert datasets.missing("fashion-mnist", tmp_path) != []

@@ -48,6 +48,7 @@ class Listing:
     path: Path
     problem: str | None = None
     meta: dict | None = None  # the manifest's meta of a readable entry (e.g. test accuracy, threads)
+    settings: dict | None = None  # the manifest's settings of a readable entry
 
 
 @dataclass(frozen=True)
@@ -170,15 +171,15 @@ def ls(root: Path, *, verify: bool = False) -> list[Listing]:
     for kind, key, path in _entry_dirs(root, links):
         seen.add((kind, key))
         check = _check_entry(path, kind, key, full=verify)
-        meta = None
+        meta = settings = None
         if check.manifest is not None:
             size = sum(f["size"] for f in check.manifest["files"].values())
             summary = check.manifest.get("summary", "")
-            meta = check.manifest.get("meta")
+            meta, settings = check.manifest.get("meta"), check.manifest.get("settings")
         else:
             size = sum(st.st_size for _, _, st in _children(path) if stat.S_ISREG(st.st_mode))
             summary = ""
-        rows.append(Listing(kind, key, check.status, summary, size, path, check.problem, meta))
+        rows.append(Listing(kind, key, check.status, summary, size, path, check.problem, meta, settings))
     for kind, key, path in _workdirs(root):
         if (kind, key) not in seen:
             size = sum(st.st_size for _, st in _files(path) if stat.S_ISREG(st.st_mode))
