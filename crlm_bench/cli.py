@@ -303,14 +303,23 @@ def _show(args: argparse.Namespace) -> int:
     if frame is None:
         log.error("%s", _missing_profile_advice(args, cell, store, budget))
         return 1
-    _print_profile(cell, frame, store)
+    _print_profile(cell, frame, store, as_json=args.json)
     return 0
 
 
-def _print_profile(cell, frame, store) -> None:
+def _print_profile(cell, frame, store, as_json: bool = False) -> None:
     from tabulate import tabulate
 
     from crlm_bench.experiment.pipeline import stored_provenance
+
+    if as_json:  # every column of every row at full precision, NaN as null
+        import json
+
+        from crlm_bench.replication.claims import jsonable
+
+        records = jsonable(frame.to_dict("records"))
+        print(json.dumps({"cell": cell.id, "key": cell.key, "rows": records}, indent=1, allow_nan=False))
+        return
 
     columns = [
         "probe",
@@ -327,7 +336,11 @@ def _print_profile(cell, frame, store) -> None:
         "sff_norm_median",
         "mean_curvature_median",
         "scalar_curvature_median",
+        "radius",
+        "mapc_dimensionless",
+        "unresolved",
     ]
+    columns = [c for c in columns if c in frame.columns]  # profiles of earlier formats lack some
     print(f"{cell.id}  test accuracy {float(frame['test_accuracy'].iloc[0]):.4f}  (key {cell.key})")
     made = stored_provenance(cell, store)
     print(
@@ -714,6 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", "a stored profile as a table", _show, cells=True)
     show.epilog = SHOW_HELP + "\n\n" + CELL_HELP
     show.add_argument("cells", nargs=1, metavar="CELL|KEY")
+    show.add_argument("--json", action="store_true", help="the profile's rows as JSON records (every column)")
     show.add_argument(
         "--budget",
         choices=budget_names(),

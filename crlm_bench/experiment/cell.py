@@ -12,9 +12,12 @@ settings that mean the same thing compare equal and hash to the same key:
 Keys
 ----
 A key is the SHA-256 (hex) of the canonical JSON (sorted keys, no whitespace, ASCII, no NaN) of
-``{"format_version": FORMAT_VERSION, "kind": ..., "settings": to_dict()}``. ``Training.key`` names
-one training run, shared by every checkpoint epoch in ``save_at``; ``Cell.key`` names one profile.
-Bump :data:`FORMAT_VERSION` when the meaning of a setting changes, so old artifacts stop matching.
+``{"format_version": FORMAT_VERSION, "kind": ..., "settings": to_dict()}``, with
+``"profile_format": PROFILE_FORMAT`` added for a cell. ``Training.key`` names one training run,
+shared by every checkpoint epoch in ``save_at``; ``Cell.key`` names one profile. Bump
+:data:`FORMAT_VERSION` when the meaning of a setting changes, so old artifacts stop matching, and
+:data:`PROFILE_FORMAT` when what a profile holds changes (old profiles are then recomputed and
+their training runs reused).
 
 Ids
 ---
@@ -53,6 +56,7 @@ from crlm_bench.files import canonical_json
 
 __all__ = [
     "FORMAT_VERSION",
+    "PROFILE_FORMAT",
     "RECIPE_NAMES",
     "UNTRAINED",
     "POINT_SPLITS",
@@ -67,6 +71,10 @@ __all__ = [
 
 #: Version of the key scheme and of the meaning of the settings; part of every key.
 FORMAT_VERSION = 1
+#: Version of what a profile holds; part of :attr:`Cell.key` only, so a new profile format
+#: recomputes the profiles and keeps the training runs. 2: per-point values (``points.parquet``),
+#: radius, undiluted and dimensionless MAPC, the resolution audit, one point per fit.
+PROFILE_FORMAT = 2
 
 #: The recipe names a cell may give: the vision layer's training recipes, and ``"untrained"``,
 #: which means zero epochs (the network at its initialisation).
@@ -103,9 +111,12 @@ _ID_RE = re.compile(
 # keys
 
 
-def content_key(kind: str, settings: Mapping[str, Any]) -> str:
-    """SHA-256 hex of the canonical JSON of ``settings`` with ``kind`` and :data:`FORMAT_VERSION`."""
-    payload = {"format_version": FORMAT_VERSION, "kind": kind, "settings": settings}
+def content_key(kind: str, settings: Mapping[str, Any], *, profile_format: int | None = None) -> str:
+    """SHA-256 hex of the canonical JSON of ``settings`` with ``kind`` and :data:`FORMAT_VERSION`
+    (and ``profile_format`` when given: a profile's key)."""
+    payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "kind": kind, "settings": settings}
+    if profile_format is not None:
+        payload["profile_format"] = profile_format
     return hashlib.sha256(canonical_json(payload).encode("ascii")).hexdigest()
 
 
@@ -427,7 +438,7 @@ class Cell:
     @cached_property
     def key(self) -> str:
         """SHA-256 hex naming this cell's profile (training settings, ``at``, measurement)."""
-        return content_key("cell", self.to_dict())
+        return content_key("cell", self.to_dict(), profile_format=PROFILE_FORMAT)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict; :meth:`from_dict` reads it back."""

@@ -39,8 +39,8 @@ from crlm_bench.vision.checkpoints import (
 
 log = logging.getLogger(__name__)
 
-#: the file of a profile entry: one row per probe
-PROFILE_FILE = "profile.parquet"
+#: the files of a profile entry: one row per probe, and the per-point values behind each row
+PROFILE_FILE, POINTS_FILE = "profile.parquet", "points.parquet"
 #: The store kinds of a training run and of a profile.
 TRAINING_KIND, PROFILE_KIND = "training", "profile"
 #: FitOptions fields that a Training override may set (the rest must be Recipe fields)
@@ -264,7 +264,7 @@ def ensure_profile(cell: Cell, store: Store, ctx: Context = Context()) -> Entry:
         model, accuracy = load_model(cell, store, ctx)
         model.to(ctx.torch_device)
         started = time.monotonic()
-        frame = probing.measure(
+        measured = probing.measure_profile(
             model,
             models.probes(model),
             _split(cell, ctx),
@@ -277,11 +277,17 @@ def ensure_profile(cell: Cell, store: Store, ctx: Context = Context()) -> Entry:
             if ctx.report is None
             else lambda m, step=True: ctx.say(f"profiling {cell.id}: {m}", step),
         )
+        frame = measured.frame
         frame.insert(0, "cell", cell.id)
         frame["test_accuracy"] = accuracy
-        out = workdir / PROFILE_FILE
+        out, points = workdir / PROFILE_FILE, workdir / POINTS_FILE
         save_frame(out, frame)
-        return {out.name: out}, {"test_accuracy": accuracy, "cell_id": cell.id, **provenance(ctx, started)}
+        save_frame(points, measured.points)
+        return {out.name: out, points.name: points}, {
+            "test_accuracy": accuracy,
+            "cell_id": cell.id,
+            **provenance(ctx, started),
+        }
 
     return store.get_or_create(PROFILE_KIND, cell.key, create, cell.to_dict(), summary=cell.id)
 
@@ -299,6 +305,13 @@ def stored_profile(cell: Cell, store: Store) -> pd.DataFrame | None:
     """
     entry = store.get(PROFILE_KIND, cell.key)
     return None if entry is None else load_frame(entry.file(PROFILE_FILE))
+
+
+def stored_points(cell: Cell, store: Store) -> pd.DataFrame | None:
+    """The per-point values behind the cell's stored profile (:data:`probing.POINT_COLUMNS`), or
+    None when no profile is stored; computes nothing."""
+    entry = store.get(PROFILE_KIND, cell.key)
+    return None if entry is None else load_frame(entry.file(POINTS_FILE))
 
 
 def stored_provenance(cell: Cell, store: Store) -> dict[str, dict]:

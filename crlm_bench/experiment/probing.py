@@ -75,6 +75,11 @@ FORWARD_IMAGES = 1024
 #: seed of the choice of points and of the ID subsets
 SEED = 0
 INVARIANT_FIELDS = ("sff_norm", "mean_curvature", "scalar_curvature")
+#: Per-point values kept with a profile (``points.parquet``): each statistic behind its columns.
+POINT_FIELDS = ("point_mapc", *INVARIANT_FIELDS, "radius", "resolution")
+#: A fit resolves its curvature when the normal offsets it fits (‖II‖ · radius²) are at least this
+#: many times the rounding of the coordinates they are read from (eps · RMS coordinate).
+RESOLUTION_MIN = 10.0
 PROFILE_COLUMNS = [
     "probe",
     "neighbourhood",
@@ -94,6 +99,11 @@ PROFILE_COLUMNS = [
     "mapc",
     "nmapc",
     *[f"{f}_{s}" for f in INVARIANT_FIELDS for s in ("median", "mean")],
+    "radius",
+    "mapc_undiluted",
+    "mapc_dimensionless",
+    "resolution",
+    "unresolved",
 ]
 
 
@@ -253,10 +263,20 @@ def fit_bytes(k: int, big_d: int, d: int, itemsize: int) -> int:
     return (2 * k * n_coefficients(d) + 2 * m * d * d + k * big_d) * itemsize
 
 
-def _fit(points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str) -> dict[str, torch.Tensor]:
-    """Per-point MAPC and invariants, one point's fit at a time: batched LAPACK calls of other
-    sizes round differently, so a fixed batch of one keeps every number independent of how the
-    points were chunked (and one point's fit is the least memory a fit can take)."""
+def _fit(
+    points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str, eps: float
+) -> dict[str, torch.Tensor]:
+    """Per-point MAPC, invariants, radius and resolution, one point's fit at a time: batched LAPACK
+    calls of other sizes round differently, so a fixed batch of one keeps every number independent
+    of how the points were chunked (and one point's fit is the least memory a fit can take).
+
+    ``radius``: the median distance from the point to its neighbours, in the probe's space (what
+    makes curvature dimensionless: curvature × radius). ``resolution``: the fitted normal offsets
+    ‖II‖ · radius² over the rounding of the coordinates they come from, ``eps`` · RMS coordinate
+    of the point (``eps`` of the coarser of the activations' and the fit's precision). Below
+    :data:`RESOLUTION_MIN` the fit reads rounding, not curvature — or the pseudo-inverse's
+    relative cutoff has dropped the quadratic terms, which gives ‖II‖ = 0.
+    """
     parts: list[dict[str, torch.Tensor]] = []
     for i in range(points.shape[0]):
         with warnings.catch_warnings():
@@ -272,13 +292,26 @@ def _fit(points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str) ->
         # one fit gives both; the same numbers as curvature_invariants
         inv = Invariants.from_hessians(hessians)
         del hessians
+        x = points[i].to(torch.float64)
+        radius = (neighbours[i].to(torch.float64) - x).norm(dim=-1).median()
+        rms = x.norm() / math.sqrt(x.numel())
+        sff = inv.sff_norm.to(torch.float64).cpu()
+        floor = eps * float(rms)
+        resolution = sff * float(radius) ** 2 / floor if floor > 0 else torch.full_like(sff, math.inf)
         parts.append(
             {
                 "point_mapc": kappa.abs().mean(dim=(1, 2)).to(torch.float64).cpu(),
                 **{f: getattr(inv, f).to(torch.float64).cpu() for f in INVARIANT_FIELDS},
+                "radius": radius.reshape(1).cpu(),
+                "resolution": resolution,
             }
         )
     return {f: torch.cat([p[f] for p in parts]) for f in parts[0]}
+
+
+def coarser_eps(*dtypes: torch.dtype) -> float:
+    """The machine epsilon of the coarsest of ``dtypes``."""
+    return max(torch.finfo(t).eps for t in dtypes)
 
 
 def chunk_size(n_neighbours: int, widths: list[int], fit_itemsize: int, memory_bytes: int) -> int:
@@ -386,10 +419,11 @@ def curvature_chunks(
         stats = {}
         for probe in probes:
             parts = per_probe.pop(probe.name)
+            eps = coarser_eps(parts[0][0].dtype, plan.dtype)  # the activations' and the fit's
             centre = torch.cat([c for c, _ in parts]).to(plan.dtype)
             around = torch.cat([n for _, n in parts]).to(plan.dtype)
             del parts
-            stats[probe.name] = _fit(centre, around, dims[probe.name], plan.method)
+            stats[probe.name] = _fit(centre, around, dims[probe.name], plan.method, eps)
             del centre, around
         if workdir is not None:
             record = {
@@ -413,7 +447,8 @@ def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch
     k = min(2 * d, raw.shape[0] - 1)
     d_fit = min(d, min(k, raw.shape[1]) - 1)
     idx = knn(raw, k)
-    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method), k
+    eps = coarser_eps(plan.dtype)  # integer pixel values: exact in float64
+    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method, eps), k
 
 
 # --------------------------------------------------------------------------------------------
@@ -451,6 +486,11 @@ def _row(
     for f in INVARIANT_FIELDS:
         row[f"{f}_median"] = float(stats[f].median())
         row[f"{f}_mean"] = float(stats[f].mean())
+    row["radius"] = float(stats["radius"].median())
+    row["mapc_undiluted"] = row["m"] * row["mapc"]
+    row["mapc_dimensionless"] = float((stats["point_mapc"] * stats["radius"]).mean())
+    row["resolution"] = float(stats["resolution"].median())
+    row["unresolved"] = not row["resolution"] >= RESOLUTION_MIN
     return row
 
 
@@ -480,7 +520,33 @@ def _saved_ids(path: Path, probes: list[Probe]) -> dict | None:
         return None
 
 
-def measure(
+#: Columns of a profile's per-point values: which probe row and point, and :data:`POINT_FIELDS`.
+POINT_COLUMNS = ["probe", "neighbourhood", "point", "index", *POINT_FIELDS]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A measured profile: one row per probe (:data:`PROFILE_COLUMNS`) and, behind each row, the
+    per-point values (:data:`POINT_COLUMNS`) its statistics are summaries of."""
+
+    frame: pd.DataFrame
+    points: pd.DataFrame
+
+
+def _point_rows(probe: Probe, neighbourhood: str, plan: Plan, stats: dict[str, torch.Tensor]) -> pd.DataFrame:
+    n = stats["point_mapc"].shape[0]
+    return pd.DataFrame(
+        {
+            "probe": [probe.name] * n,
+            "neighbourhood": [neighbourhood] * n,
+            "point": range(n),
+            "index": plan.point_indices[:n].tolist(),
+            **{f: stats[f].numpy() for f in POINT_FIELDS},
+        }
+    )
+
+
+def measure_profile(
     model: nn.Module,
     probes: list[Probe],
     split: ImageDataset,
@@ -491,8 +557,9 @@ def measure(
     memory_bytes: int = MEMORY_BYTES,
     progress: bool | None = None,
     report: Reporter | None = None,
-) -> pd.DataFrame:
-    """The profile of ``model``: one row per probe (two for the input when ``input_probe="both"``).
+) -> Profile:
+    """The profile of ``model``: one row per probe (two for the input when ``input_probe="both"``),
+    with the per-point values behind each row.
 
     Columns: :data:`PROFILE_COLUMNS`. ``workdir`` keeps the intermediate results (ID per probe,
     per-chunk curvature) so that an interrupted call resumes where it stopped. ``report(message,
@@ -527,7 +594,7 @@ def measure(
     stats = curvature_chunks(
         model, probes, images, dataset, dims, widths, plan, workdir=workdir, progress=progress, report=report
     )
-    rows = []
+    rows, point_rows = [], []
     for p in probes:
         perturbation = p.module is not None or measurement.input_probe in ("perturbation", "both")
         if p.module is None and measurement.input_probe in ("knn", "both"):
@@ -535,9 +602,16 @@ def measure(
             knn_stats, k_in = input_knn(images, plan, d_in)
             d_fit = min(d_in, min(k_in, widths[p.name]) - 1)
             rows.append(_row(p, "knn", widths[p.name], ids[p.name], d_fit, d_fit != d_in, k_in, knn_stats))
+            point_rows.append(_point_rows(p, "knn", plan, knn_stats))
         if perturbation:
             args = (widths[p.name], ids[p.name], dims[p.name], clipped[p.name], k, stats[p.name])
             rows.append(_row(p, "perturbation", *args))
+            point_rows.append(_point_rows(p, "perturbation", plan, stats[p.name]))
     frame = pd.DataFrame(rows)
     frame["nmapc"] = add_nmapc(frame)
-    return frame[PROFILE_COLUMNS]
+    return Profile(frame[PROFILE_COLUMNS], pd.concat(point_rows, ignore_index=True)[POINT_COLUMNS])
+
+
+def measure(*args, **kwargs) -> pd.DataFrame:
+    """The profile table of :func:`measure_profile` (same arguments), without its per-point values."""
+    return measure_profile(*args, **kwargs).frame

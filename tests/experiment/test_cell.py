@@ -14,6 +14,7 @@ from crlm_bench.experiment.cell import (
     INPUT_PROBES,
     POINT_SPLITS,
     PRECISIONS,
+    PROFILE_FORMAT,
     RECIPE_NAMES,
     Cell,
     Measurement,
@@ -25,7 +26,7 @@ from crlm_bench.files import canonical_json
 # Fixed keys: any change of the key scheme, of to_dict, or of a default must change these on
 # purpose (and bump FORMAT_VERSION when old artifacts should stop matching).
 BASELINE = Cell(Training("cifar10", "resnet18", "baseline", seed=0, epochs=200))
-BASELINE_KEY = "6d3fa8a09430a73ab76c2d315b986679459236229e48e9fcf2e96c7705a9c4ac"
+BASELINE_KEY = "916530ce126087204988f4a67f06fefe4679cac759abb2ab6e9a8c345038d130"  # profile format 2
 BASELINE_TRAINING_KEY = "a9439d84223f9168336e0eb6aa4b249174aa0e911f4f096ce5a6dd2afba1a050"
 BASELINE_JSON = (
     '{"at":200,"measurement":{"deviations":[],"id_runs":10,"id_samples":5000,"input_probe":"both",'
@@ -200,10 +201,11 @@ def test_id_selects_by_dataset_and_model(cell: Cell) -> None:
 
 def test_keys_are_fixed() -> None:
     assert canonical_json(BASELINE.to_dict()) == BASELINE_JSON
-    assert FORMAT_VERSION == 1
+    assert FORMAT_VERSION == 1 and PROFILE_FORMAT == 2
     assert BASELINE.key == BASELINE_KEY
-    assert BASELINE.training.key == BASELINE_TRAINING_KEY
-    assert BASELINE.key == content_key("cell", json.loads(BASELINE_JSON))
+    assert BASELINE.training.key == BASELINE_TRAINING_KEY  # a new profile format keeps the runs
+    assert BASELINE.key == content_key("cell", json.loads(BASELINE_JSON), profile_format=PROFILE_FORMAT)
+    assert BASELINE.key != content_key("cell", json.loads(BASELINE_JSON))
 
 
 def test_canonical_json() -> None:

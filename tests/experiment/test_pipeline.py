@@ -231,3 +231,23 @@ def test_the_stored_metadata_says_which_thread_count_and_device_made_an_artefact
     pipeline.profile(c, store)
     made = {"threads": torch.get_num_threads(), "device": "cpu"}
     assert pipeline.stored_provenance(c, store) == {"training": made, "profile": made}
+    assert store.get("profile", c.key).meta["seconds"] > 0  # what the cost estimate reads
+
+
+def test_the_per_point_values_are_stored_and_show_json_prints_every_column(tmp_path, capsys):
+    import json
+
+    from crlm_bench import cli
+    from crlm_bench.experiment.probing import POINT_COLUMNS
+
+    store = Store(tmp_path)
+    c = cell(UNTRAINED)
+    assert pipeline.stored_points(c, store) is None
+    frame = pipeline.profile(c, store)
+    points = pipeline.stored_points(c, store)
+    assert list(points.columns) == POINT_COLUMNS and len(points) == len(frame) * MEASUREMENT.points
+    assert cli.main(["show", UNTRAINED, *MEASURE, *TRAIN, "--store", str(tmp_path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["key"] == c.key and len(shown["rows"]) == len(frame)
+    for field in ("probe", "relative_depth", "d", "m", "mapc", "radius", "mapc_undiluted", "unresolved"):
+        assert [r[field] for r in shown["rows"]] == frame[field].tolist()

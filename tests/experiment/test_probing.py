@@ -179,3 +179,67 @@ def test_train_augmented_split_reproduces_the_defect_deterministically(split):
     m = Measurement(points=4, toggles=2, split="train-augmented")
     a, b = probing.measured_images(split, m), probing.measured_images(split, m)
     assert torch.equal(a, b) and not torch.equal(a, split.images)
+
+
+def test_the_profile_keeps_the_per_point_values_behind_each_row(split):
+    model = models.build("resnet8_narrow", 10, 3, seed=0)
+    profile = probing.measure_profile(model, models.probes(model), split, SMALL)
+    frame, points = profile.frame, profile.points
+    assert list(points.columns) == probing.POINT_COLUMNS
+    assert len(points) == len(frame) * SMALL.points
+    for _, row in frame.iterrows():
+        mine = points[(points["probe"] == row["probe"]) & (points["neighbourhood"] == row["neighbourhood"])]
+        assert mine["point"].tolist() == list(range(SMALL.points))
+        assert row["mapc"] == pytest.approx(mine["point_mapc"].mean(), rel=1e-12)
+        # torch's median: the lower of the two middle values of an even count
+        assert row["sff_norm_median"] == pytest.approx(_lower_median(mine["sff_norm"]), rel=1e-12)
+        assert row["radius"] == pytest.approx(_lower_median(mine["radius"]), rel=1e-12)
+        assert row["mapc_undiluted"] == pytest.approx(row["m"] * row["mapc"], rel=1e-12)
+        expected = (mine["point_mapc"] * mine["radius"]).mean()
+        assert row["mapc_dimensionless"] == pytest.approx(expected, rel=1e-12)
+        assert row["unresolved"] == (row["resolution"] < probing.RESOLUTION_MIN)
+
+
+def _lower_median(values) -> float:
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _sphere_patch(radius: float, scale: float = 1.0, k: int = 63, big_d: int = 20):
+    """A point of the unit 2-sphere in R^big_d and k neighbours at geodesic distance ~radius,
+    everything times ``scale`` (a sphere of radius ``scale``)."""
+    gen = torch.Generator().manual_seed(0)
+    angles = torch.randn(k, 2, generator=gen, dtype=torch.float64) * radius
+    x, y = angles[:, 0], angles[:, 1]
+    neighbours = torch.zeros(k, big_d, dtype=torch.float64)
+    neighbours[:, 0], neighbours[:, 1], neighbours[:, 2] = x, y, torch.sqrt(1 - x**2 - y**2)
+    point = torch.zeros(big_d, dtype=torch.float64)
+    point[2] = 1.0
+    return point[None] * scale, neighbours[None] * scale
+
+
+@pytest.mark.parametrize(
+    "radius,dtype,unresolved",
+    [
+        (1e-2, torch.float32, False),  # offsets r² = 1e-4 ≫ float32's rounding of coordinates ~1
+        (1e-4, torch.float32, True),  # offsets 1e-8 < rounding 1e-7: the fit reads no curvature
+        (1e-4, torch.float64, False),  # the same patch in float64 resolves it
+    ],
+)
+def test_the_audit_flags_a_fit_that_cannot_resolve_curvature_at_its_precision(radius, dtype, unresolved):
+    point, neighbours = _sphere_patch(radius)
+    stats = probing._fit(point.to(dtype), neighbours.to(dtype), 2, "gram", probing.coarser_eps(dtype))
+    assert bool(stats["resolution"][0] < probing.RESOLUTION_MIN) is unresolved
+    mapc = float(stats["point_mapc"][0])  # the unit sphere in R^20: 1/m = 1/18 when resolved
+    assert (mapc == pytest.approx(1 / 18, rel=0.02)) is not unresolved
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_the_dimensionless_curvature_does_not_change_with_the_scale(scale):
+    point, neighbours = _sphere_patch(1e-2, scale)
+    stats = probing._fit(point, neighbours, 2, "gram", probing.coarser_eps(torch.float64))
+    base = probing._fit(*_sphere_patch(1e-2), 2, "gram", probing.coarser_eps(torch.float64))
+    assert float(stats["point_mapc"][0]) == pytest.approx(float(base["point_mapc"][0]) / scale, rel=1e-6)
+    dimensionless = float(stats["point_mapc"][0] * stats["radius"][0])
+    assert dimensionless == pytest.approx(float(base["point_mapc"][0] * base["radius"][0]), rel=1e-6)
+    assert float(stats["resolution"][0]) == pytest.approx(float(base["resolution"][0]), rel=1e-6)

@@ -223,7 +223,12 @@ def test_verdict_from_dict_takes_defaults_and_rejects_unknown_keys():
 
 def test_variant_names():
     assert variant_name("mapc", "knn") == "mapc/knn-input" == MAIN_VARIANT
-    assert ROBUSTNESS_VARIANTS == ("sff/knn-input", "mapc/perturbation-input")
+    assert ROBUSTNESS_VARIANTS == (
+        "sff/knn-input",
+        "mapc/perturbation-input",
+        "undiluted/knn-input",
+        "dimensionless/knn-input",
+    )
 
 
 # ------------------------------------------------------------------------------------------

@@ -71,6 +71,30 @@ STATISTICS.add(
         "median norm of the second fundamental form over the points (sff_norm_median), dilution-free",
     ),
 )
+STATISTICS.add(
+    "undiluted",
+    CurvatureStatistic(
+        "undiluted",
+        "mapc_undiluted",
+        "m·MAPC",
+        "N(m·MAPC)",
+        "MAPC times the number of normal directions m: the mean over tangent directions of the summed "
+        "absolute curvature of every normal direction, so a probe with few normals (the logits) is not "
+        "favoured by the average over them",
+    ),
+)
+STATISTICS.add(
+    "dimensionless",
+    CurvatureStatistic(
+        "dimensionless",
+        "mapc_dimensionless",
+        "MAPC·r",
+        "N(MAPC·r)",
+        "each point's MAPC times its neighbourhood radius r (the median distance to its neighbours in "
+        "the probe's space), averaged over the points: curvature in units of the neighbourhood's own "
+        "size, comparable across layers and networks whose representations have different scales",
+    ),
+)
 
 
 class ProfileError(ValueError):

@@ -38,7 +38,13 @@ def variant_name(statistic: str, input_row: str) -> str:
 
 
 #: (statistic, input row) of the main variant, then of the robustness variants.
-VARIANTS: tuple[tuple[str, str], ...] = (("mapc", "knn"), ("sff", "knn"), ("mapc", "perturbation"))
+VARIANTS: tuple[tuple[str, str], ...] = (
+    ("mapc", "knn"),
+    ("sff", "knn"),
+    ("mapc", "perturbation"),
+    ("undiluted", "knn"),
+    ("dimensionless", "knn"),
+)
 MAIN_VARIANT = variant_name(*VARIANTS[0])
 ROBUSTNESS_VARIANTS = tuple(variant_name(*v) for v in VARIANTS[1:])
 

@@ -154,9 +154,10 @@ def _short_variants() -> dict[str, str]:
     """Robustness variant → its short name in the verdict table: the part that differs from the
     main variant (``sff``, ``pert``)."""
     main_statistic, _ = VARIANTS[0]
+    shorter = {"undiluted": "undil", "dimensionless": "dimless"}
     out = {}
     for (statistic, input_row), name in zip(VARIANTS[1:], ROBUSTNESS_VARIANTS):
-        out[name] = statistic if statistic != main_statistic else input_row[:4]
+        out[name] = shorter.get(statistic, statistic) if statistic != main_statistic else input_row[:4]
     return out
 
 
@@ -182,8 +183,13 @@ def robustness_label(verdict: Verdict, verdicts: Iterable[Verdict]) -> str:
 
 def robustness_short(verdict: Verdict, verdicts: Iterable[Verdict]) -> str:
     """:func:`robustness_label` with the variants' short names (:data:`SHORT_VARIANTS`):
-    ``yes``, ``no: sff ✗``, ``yes (no pert)``, ``n/a``."""
+    ``yes``, ``no: sff ✗``, ``n/a``, and ``yes 3/4`` when only some robustness variants could
+    be evaluated (a profile measured before a statistic existed)."""
     label = robustness_label(verdict, verdicts)
+    if label.startswith("yes (no "):
+        missing = label[len("yes (no ") : -1].split(", ")
+        total = len(ROBUSTNESS_VARIANTS)
+        return f"yes {total - len(missing)}/{total}"
     for name, short in SHORT_VARIANTS.items():
         label = label.replace(name, short)
     return re.sub(r"^no \((.*)\)$", r"no: \1", label).replace(", ", " ")
