@@ -129,6 +129,8 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
         "submitit",
         "--submitit-cluster",
         "local",
+        "--slurm-time",
+        "30",  # minutes per job: submitit's default of 5 is too short for 12 jobs on 2 shared cores
         "--threads",
         "1",
     ]
