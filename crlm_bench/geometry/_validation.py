@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 
@@ -46,3 +48,47 @@ def check_finite(x: torch.Tensor, name: str) -> None:
             f"{name} contains NaN or Inf in {int(rows.sum())} of {x.shape[0]} rows "
             f"(first at row {int(rows.nonzero()[0, 0])}); drop or repair those rows before estimating"
         )
+
+
+def check_int(
+    value, name: str, *, minimum: int | None = None, maximum: int | None = None, fix: str = ""
+) -> int:
+    """``value`` as a Python int: anything with ``__index__`` (int, ``numpy.int64``, a one-element
+    integer tensor) is accepted; a bool, a float or anything else is a TypeError (``True`` is not a
+    count, and a float would be truncated); outside ``[minimum, maximum]`` a ValueError."""
+    hint = f"; {fix}" if fix else ""
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        raise TypeError(f"{name} must be an integer, got the bool {value!r}{hint}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}){hint}") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = " and ".join(f"{op} {b}" for op, b in ((">=", minimum), ("<=", maximum)) if b is not None)
+        raise ValueError(f"{name} must be an integer {bounds}, got {value}{hint}")
+    return value
+
+
+def check_indices(indices, n: int, name: str, device: torch.device) -> torch.Tensor:
+    """``indices`` of rows of an ``n``-row array as a LongTensor ``(q,)`` on ``device``.
+
+    Integer tensors, arrays and sequences are accepted. A boolean mask is refused rather than read
+    as the indices 0 and 1 (pass ``mask.nonzero().squeeze(1)``), and so are floats, which would be
+    truncated.
+    """
+    try:
+        t = indices if isinstance(indices, torch.Tensor) else torch.as_tensor(indices)
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        raise TypeError(f"{name} must be integer indices, got {type(indices).__name__}") from exc
+    if t.dtype == torch.bool:
+        raise TypeError(
+            f"{name} is a boolean mask; pass the indices it selects, e.g. {name}=mask.nonzero().squeeze(1)"
+        )
+    if t.numel() == 0:
+        t = t.to(torch.long)
+    if t.is_floating_point() or t.is_complex():
+        raise TypeError(f"{name} must be integer indices, got dtype {t.dtype}; floats are not truncated")
+    t = t.to(device=device, dtype=torch.long).reshape(-1)
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n):
+        raise ValueError(f"{name} must index the {n} points (0 … {n - 1})")
+    return t

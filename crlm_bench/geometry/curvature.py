@@ -17,6 +17,22 @@ methods comparable, each coordinate column is oriented so that its entry of larg
 positive. A normal direction's curvatures are therefore defined up to this convention (flipping a
 normal negates its spectrum); the :class:`~crlm_bench.geometry.invariants.Invariants` do not depend
 on it at all.
+
+Units. A curvature is 1/length, so scaling every point by s divides every curvature by s. Each
+neighbourhood's displacements are multiplied by a power of two (exact) that brings their largest
+magnitude to about 1 before anything is squared, and the result is put back in the input's units
+at the end, so this holds in floating point over the whole range of the dtype: nothing overflows
+or underflows on the way, and the pseudo-inverse's relative cutoff, which would otherwise discard
+the quadratic terms of every neighbourhood smaller than about 1e-4 (float32; 1e-13 in float64),
+sees the same design matrix at every scale. ``rescale=False`` skips this and gives the released
+code's arithmetic, cutoff included (docs/design.md §6). A result that does not fit the dtype in
+the input's units (a scalar curvature of 1e40 in float32, say) raises OverflowError.
+
+Half precision. Float16 and bfloat16 input is fitted in float32 and the result is rounded back to
+the input's dtype: torch has no half-precision eigensolver on the CPU, and a fit in half precision
+would mean nothing anyway (the Gram route resolves only directions above √(16 eps) ≈ 12 % of the
+largest in float16, 35 % in bfloat16). The inputs are exact in float32, so only the result is
+rounded.
 """
 
 from __future__ import annotations
@@ -25,7 +41,8 @@ import warnings
 
 import torch
 
-from ._validation import as_float_tensor, check_finite, check_points
+from ._scale import compute_dtype, exponent, pow2, restore
+from ._validation import as_float_tensor, check_finite, check_int, check_points
 from .invariants import Invariants
 
 #: Bytes allowed for the per-chunk intermediates (chunk × K × max(K, D) × itemsize).
@@ -38,6 +55,7 @@ class UnderdeterminedFitWarning(UserWarning):
 
 def n_coefficients(dim: int) -> int:
     """Number of coefficients of one quadratic fit: dim linear + dim(dim + 1)/2 quadratic."""
+    dim = check_int(dim, "dim", minimum=0)
     return dim + dim * (dim + 1) // 2
 
 
@@ -45,7 +63,7 @@ def n_coefficients(dim: int) -> int:
 # input checks
 
 
-def _check_inputs(points, neighbours, dim, allow_underdetermined) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_inputs(points, neighbours, dim, allow_underdetermined) -> tuple[torch.Tensor, torch.Tensor, int]:
     points = check_points(points, min_points=1)
     neighbours = as_float_tensor(neighbours, "neighbours")
     n, big_d = points.shape
@@ -61,8 +79,7 @@ def _check_inputs(points, neighbours, dim, allow_underdetermined) -> tuple[torch
             f"{neighbours.device}) must share dtype and device; convert one with .to(...)"
         )
     k = neighbours.shape[1]
-    if not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    dim = check_int(dim, "dim", minimum=1, fix="dim is the intrinsic dimension (tangent directions)")
     if dim >= min(k, big_d):
         raise ValueError(
             f"dim = {dim} leaves no normal direction: it must be below min(K, D) = min({k}, {big_d}); "
@@ -82,7 +99,7 @@ def _check_inputs(points, neighbours, dim, allow_underdetermined) -> tuple[torch
         warnings.warn(
             msg + "; taking the minimum-norm least-squares solution", UnderdeterminedFitWarning, stacklevel=3
         )
-    return points, neighbours
+    return points, neighbours, dim
 
 
 def _chunk_points(n: int, k: int, big_d: int, itemsize: int, device: torch.device) -> int:
@@ -99,22 +116,80 @@ def _chunk_points(n: int, k: int, big_d: int, itemsize: int, device: torch.devic
     return step
 
 
-def _displacements(points: torch.Tensor, neighbours: torch.Tensor):
-    """Yield Δ = neighbours − point ``(chunk, K, D)`` for consecutive chunks of points.
+#: Rows of each neighbourhood whose displacements choose its power-of-two scale.
+SCALE_SAMPLE_ROWS = 16
+#: The scaled displacements must have their largest magnitude within 2^±this; the sample misses
+#: by more only where a few neighbours lie far further out than the rest.
+SCALE_SLACK = 8
 
-    Every Δ is written into one buffer allocated for the first chunk, so it is valid only until
-    the next one is yielded: callers keep results computed from it, never views of it.
+
+def _sampled_exponents(points: torch.Tensor, neighbours: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Per point, e with max |Δ| · 2^-e about 1, from ``SCALE_SAMPLE_ROWS`` evenly spaced neighbours.
+
+    A sample, so that choosing the scale costs no pass over the neighbours; :func:`_by_chunk`
+    checks the scaled Δ and takes :func:`_exact_exponents` where the sample missed. Where the
+    sampled rows all coincide with the point, the exact scale is taken at once.
+    """
+    stride = max(1, neighbours.shape[1] // SCALE_SAMPLE_ROWS)
+    sample = neighbours[:, ::stride].to(torch.float64) - points[:, None, :].to(torch.float64)
+    maxabs = sample.abs().amax((1, 2))
+    e = exponent(maxabs, dtype)
+    zero = maxabs == 0
+    if bool(zero.any()):
+        e[zero] = _exact_exponents(points[zero], neighbours[zero], dtype)
+    return e
+
+
+def _exact_exponents(points: torch.Tensor, neighbours: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Per point, e with max |Δ| · 2^-e in [0.5, 1): max over k of |y_kj − x_j| is the larger of
+    max_k y_kj − x_j and x_j − min_k y_kj, taken in float64 so that nothing overflows."""
+    x = points.to(torch.float64)
+    above = neighbours.amax(1).to(torch.float64) - x
+    below = x - neighbours.amin(1).to(torch.float64)
+    return exponent(torch.maximum(above, below).amax(-1), dtype)
+
+
+def _fill(delta: torch.Tensor, points: torch.Tensor, neighbours: torch.Tensor, e: torch.Tensor) -> None:
+    """delta ← (neighbours − point) · 2^-e, in one pass: both terms are scaled exactly, so the one
+    rounding is that of the difference, and a difference too large for the dtype cannot overflow."""
+    scale = pow2(-e, delta.dtype)[:, None, None]
+    torch.addcmul(-(points.to(delta.dtype)[:, None, :] * scale), neighbours, scale, out=delta)
+
+
+def _by_chunk(points: torch.Tensor, neighbours: torch.Tensor, rescale: bool, fit):
+    """Yield ``(fit(Δ'), e)`` for consecutive chunks of points, Δ' = (neighbours − point) · 2^-e.
+
+    ``fit`` maps Δ' ``(chunk, K, D)`` to a tuple of tensors, one row per point, in the units of Δ'.
+    Every Δ' is written into one buffer allocated for the first chunk, so ``fit`` must return
+    results computed from it, never views of it. e comes from :func:`_sampled_exponents`; a point
+    whose Δ' then has its largest magnitude outside 2^±``SCALE_SLACK`` (two cheap reductions) is
+    filled again with its exact scale. The choice depends on the data only through quantities
+    that scale with it, so for s a power of two the Δ' of s·x are those of x. With
+    ``rescale=False``, e = 0.
     """
     n, k, big_d = neighbours.shape
-    step = _chunk_points(n, k, big_d, points.element_size(), points.device)
+    dtype = compute_dtype(points.dtype)
+    step = _chunk_points(n, k, big_d, torch.finfo(dtype).bits // 8, points.device)
     buffer = None
     for start in range(0, n, step):
-        sl = slice(start, min(n, start + step))
+        pts, nbs = points[start : start + step], neighbours[start : start + step]
         if buffer is None:
-            buffer = points.new_empty((sl.stop - sl.start, k, big_d))
-        delta = buffer[: sl.stop - sl.start]
-        torch.sub(neighbours[sl], points[sl, None, :], out=delta)
-        yield delta
+            buffer = torch.empty((pts.shape[0], k, big_d), dtype=dtype, device=points.device)
+        delta = buffer[: pts.shape[0]]
+        if not rescale:
+            e = torch.zeros(pts.shape[0], dtype=torch.int64, device=points.device)
+            _fill(delta, pts, nbs, e)
+            yield fit(delta), e
+            continue
+        e = _sampled_exponents(pts, nbs, dtype)
+        _fill(delta, pts, nbs, e)
+        flat = delta.view(delta.shape[0], -1)
+        largest = torch.maximum(flat.amax(-1), -flat.amin(-1))
+        missed = ~(largest <= 2.0**SCALE_SLACK) | ((largest < 2.0**-SCALE_SLACK) & (largest > 0))
+        for i in missed.nonzero().flatten().tolist():
+            e[i] = _exact_exponents(pts[i : i + 1], nbs[i : i + 1], dtype)[0]
+            _fill(delta[i : i + 1], pts[i : i + 1], nbs[i : i + 1], e[i : i + 1])
+        yield fit(delta), e
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,6 +271,7 @@ def principal_curvatures(
     method: str = "gram",
     allow_underdetermined: bool = False,
     return_hessians: bool = False,
+    rescale: bool = True,
 ):
     """Principal curvatures of every point by the CAML quadratic fit (module docstring).
 
@@ -209,24 +285,32 @@ def principal_curvatures(
         allow_underdetermined: accept K < d + d(d+1)/2 (minimum-norm fit, with a warning),
             as the paper's input probe (K = 2d) requires.
         return_hessians: also return the Hessians ``(n, m, d, d)``.
+        rescale: fit each neighbourhood at a power-of-two scale where its displacements are about
+            1, so that the result scales exactly like 1/length (module docstring); False gives the
+            released code's arithmetic.
 
     Returns:
         ``(n, m, d)`` with m = min(K, D) − d: for each normal direction, in descending
         singular-value order, the ascending eigenvalues of its Hessian. Device and dtype follow
-        ``points``.
+        ``points`` (float16 and bfloat16 are fitted in float32, module docstring); OverflowError
+        if a curvature does not fit the dtype.
     """
     if method not in ("gram", "svd"):
         raise ValueError(f"method must be 'gram' or 'svd', got {method!r}")
-    points, neighbours = _check_inputs(points, neighbours, dim, allow_underdetermined)
+    points, neighbours, dim = _check_inputs(points, neighbours, dim, allow_underdetermined)
     _, k, big_d = neighbours.shape
     r = min(k, big_d)
     coordinates = _coordinates_gram if method == "gram" else _coordinates_svd
-    kappas, hessians = [], []
-    for delta in _displacements(points, neighbours):
+
+    def fit(delta):
         h = _hessians(_orient(coordinates(delta, r)), dim)
-        kappas.append(torch.linalg.eigvalsh(h))
+        return (torch.linalg.eigvalsh(h), h) if return_hessians else (torch.linalg.eigvalsh(h),)
+
+    kappas, hessians = [], []
+    for out, e in _by_chunk(points, neighbours, rescale, fit):
+        kappas.append(restore(out[0], -e[:, None, None], points.dtype, "principal curvatures"))
         if return_hessians:
-            hessians.append(h)
+            hessians.append(restore(out[1], -e[:, None, None, None], points.dtype, "Hessians"))
     kappa = torch.cat(kappas)
     return (kappa, torch.cat(hessians)) if return_hessians else kappa
 
@@ -248,18 +332,81 @@ def mapc(curvatures: torch.Tensor) -> float:
 # invariants without per-direction Hessians
 
 
-#: Columns of Δ sampled for the warm start of the subspace iteration, and the power steps on them.
+#: Columns of Δ sampled for the warm start of the block Krylov iteration, and the power steps on them.
 SKETCH_COLUMNS = 256
 SKETCH_STEPS = 2
 
+#: Columns of a Krylov block beyond the ``dim`` sought.
+BLOCK_EXTRA = 8
+
+#: Share of the Gram route's cost (ΔΔᵀ and its eigendecomposition) that the Krylov iteration may
+#: spend on a chunk before the points it has not resolved go to the Gram route. With the warm start
+#: and the iteration's own small products this keeps a point that never converges under 1.25× the
+#: Gram route.
+KRYLOV_BUDGET = 0.2
+#: From the third block on, a point whose Ritz residual fell by less than this factor in the last
+#: block goes to the Gram route at once: its top-``dim`` subspace has no usable gap (the normal
+#: directions carry as much energy as the last tangent ones), and more blocks would not resolve it.
+STALL_FACTOR = 0.5
+#: After the first block, a point whose smallest Ritz value is at least this share of the dim-th
+#: goes to the Gram route at once: its dim-th eigenvalue sits in a cluster wider than the block (the
+#: noise floor of a patch fitted with more dimensions than it has), which no budget resolves.
+CLUSTER_RATIO = 0.8
+#: Fewer blocks than this in the budget (a small K × D, or a large dim), or a rank min(K, D) of at
+#: most two blocks, and the Gram route is the cheaper one.
+MIN_BLOCKS = 3
+
+
+#: Columns of Δ per slice of the products X ΔΔᵀ and X ΔΔᵀ Xᵀ on a CPU: summed slice by slice, each
+#: slice of Δ is read from memory once and reused from cache by the second product, and XΔ is never
+#: kept whole (measured on the benchmark case: 20 % faster than the two whole products).
+FUSED_COLUMNS = 256
+
+
+def _column_slices(delta: torch.Tensor):
+    """Δ's columns in slices of ``FUSED_COLUMNS`` on a CPU (whole on a GPU, where memory is fast)."""
+    big_d = delta.shape[-1]
+    step = FUSED_COLUMNS if delta.device.type == "cpu" else big_d
+    for start in range(0, big_d, step):
+        yield delta[..., start : start + step]
+
+
+def _times_gram(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """X ΔΔᵀ ``(b, r, K)`` for X ``(b, r, K)``, slice by slice: Σ_c (XΔ_c) Δ_cᵀ."""
+    out = x.new_zeros(x.shape)
+    for part in _column_slices(delta):
+        out.baddbmm_(x @ part, part.mT)
+    return out
+
+
+def _gram_form(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """X ΔΔᵀ Xᵀ ``(b, r, r)`` for X ``(b, r, K)``, slice by slice: Σ_c (XΔ_c)(XΔ_c)ᵀ."""
+    out = x.new_zeros(x.shape[0], x.shape[1], x.shape[1])
+    for part in _column_slices(delta):
+        xd = x @ part
+        out.baddbmm_(xd, xd.mT)
+    return out
+
+
+def _block_budget(k: int, big_d: int, q: int) -> int:
+    """Krylov blocks of width q worth at most ``KRYLOV_BUDGET`` of the Gram route, by a flop count.
+
+    Gram route: 2K²D for ΔΔᵀ and about 10K³ for its eigendecomposition; one block: 4KDq for ΔᵀY
+    and Δ(ΔᵀY). Measured on this project's 2-core CPU the ratio of the two was within 2× of this
+    count from K = 255 to 1023 and D = 2048 to 16384.
+    """
+    gram = 2 * k * k * big_d + 10 * k**3
+    block = 4 * k * big_d * q
+    return int(KRYLOV_BUDGET * gram / block)
+
 
 def _warm_start(delta: torch.Tensor, q: int, gen: torch.Generator) -> torch.Tensor:
-    """An orthonormal start ``(b, K, q)`` for the subspace iteration on ΔΔᵀ.
+    """An orthonormal start ``(b, K, q)`` for the block Krylov iteration on ΔΔᵀ.
 
     A random block, improved by power steps on ``SKETCH_COLUMNS`` columns of Δ drawn uniformly
     (``Δ_S Δ_Sᵀ`` is (s/D)·ΔΔᵀ in expectation): each step reads K × s entries instead of K × D, so
-    the start costs a few percent of one iteration and, when Δ's energy is spread over its
-    coordinates, saves about one (measured on the benchmark's spectrum: 3 iterations instead of 4).
+    the start costs a few percent of one block and, when Δ's energy is spread over its
+    coordinates, saves about one (measured on the benchmark's spectrum: 3 blocks instead of 4).
     When it is not (a few coordinates carry the manifold), the sampled columns miss them and the
     start is no better than random; the iteration and its residual test are the same either way,
     so only the speed depends on the sketch.
@@ -277,64 +424,137 @@ def _warm_start(delta: torch.Tensor, q: int, gen: torch.Generator) -> torch.Tens
 
 
 def _tangent_coordinates(
-    delta: torch.Tensor, dim: int, tol: float, max_iter: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    delta: torch.Tensor, dim: int, tol: float, max_blocks: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Coordinates of the neighbours in the top-``dim`` right singular subspace of Δ, ``(b, K, dim)``.
 
-    Block subspace iteration on ΔΔᵀ in the K-dimensional neighbour space (block dim + 8, started
-    from a sketch of Δ's columns, :func:`_warm_start`), with a Rayleigh–Ritz step: Δ is touched
-    only through thin products (K × D × block), and neither the K × K Gram matrix nor a QR of a
-    D-long block is formed. With Y orthonormal (K × q),
-    W = ΔᵀY, WᵀW = w θ wᵀ: the Ritz right vectors W w θ^(-1/2) are orthonormal, so the coordinates
-    Δ W w θ^(-1/2) are those of an orthonormal tangent basis. Returns the coordinates and a mask of
-    points whose relative Ritz residual ‖ΔΔᵀv − θv‖ / θ₁ is still above ``tol`` after ``max_iter``.
+    Block Krylov iteration on A = ΔΔᵀ in the K-dimensional neighbour space (block q = dim + 8,
+    started from a sketch of Δ's columns, :func:`_warm_start`), with a Rayleigh–Ritz step on the
+    whole Krylov basis Q = [Y₀, Y₁, …]: each block costs two thin products with Δ (ΔᵀY and ΔΔᵀY),
+    the products A·Q of earlier blocks are kept, so the projection QᵀAQ costs no further pass, and
+    neither the K × K Gram matrix nor a QR of a D-long block is formed. For a Ritz pair (θ, Qs),
+    the right singular vector is ΔᵀQs θ^(-1/2), so the coordinates are (AQ)s θ^(-1/2). Where many
+    normal directions sit just below the tangent ones, the Krylov basis converges in a fraction of
+    the steps that a subspace iteration on the last block alone needs (measured on 64 curved
+    normal directions with noise: 5 blocks against 11).
+
+    A point is done once every relative Ritz residual ‖Av − θv‖ / θ₁ is at most ``tol`` (its
+    coordinates are then kept as they are). It is given up (left to the Gram route) when, after
+    the first block, its Ritz values show a cluster across the dim-th (``CLUSTER_RATIO``); when,
+    from the third block on, its residual fell by less than ``STALL_FACTOR`` in one block; or
+    after ``max_blocks``. Returns the coordinates, the mask of points that converged and the number of
+    blocks run.
     """
-    _, k, big_d = delta.shape
-    q = min(dim + 8, k, big_d)
-    y = _warm_start(delta, q, torch.Generator(device=delta.device).manual_seed(0x5EED))
+    b, k, big_d = delta.shape
+    q = min(dim + BLOCK_EXTRA, k, big_d)
+    # the basis Q and its image AQ, stored transposed ((b, columns, K), rows contiguous) and filled
+    # block by block
+    basis = delta.new_empty(b, q * max_blocks, k)
+    images = torch.empty_like(basis)
+    basis[:, :q] = _warm_start(delta, q, torch.Generator(device=delta.device).manual_seed(0x5EED)).mT
     tiny = torch.finfo(delta.dtype).tiny
-    for _ in range(max_iter):
-        w_t = y.mT @ delta  # (ΔᵀY)ᵀ, (b, q, D): the row-major product is twice as fast here
-        theta, w = torch.linalg.eigh(w_t @ w_t.mT)  # ascending Ritz values and vectors
-        theta, w = theta.flip(-1)[..., :dim].clamp_min(tiny), w.flip(-1)[..., :dim]
-        y_next = (w_t @ delta.mT).mT  # ΔΔᵀY (b, K, q), again in the faster layout
-        coords = (y_next @ w) / theta.sqrt().unsqueeze(-2)  # Δ · (W w θ^-1/2)
-        resid = (y_next @ w - (y @ w) * theta.unsqueeze(-2)).norm(dim=-2)  # (b, dim)
-        converged = (resid / theta[..., :1]).amax(-1) <= tol
-        if bool(converged.all()):
+    coords = delta.new_zeros(b, k, dim)
+    converged = torch.zeros(b, dtype=torch.bool, device=delta.device)
+    stalled = torch.zeros_like(converged)
+    previous = None
+    for block in range(1, max_blocks + 1):
+        c = q * block
+        images[:, c - q : c] = _times_gram(basis[:, c - q : c], delta)  # (ΔΔᵀY)ᵀ = YᵀΔΔᵀ
+        q_t, aq_t = basis[:, :c], images[:, :c]
+        projected = q_t @ aq_t.mT
+        ritz, s = torch.linalg.eigh((projected + projected.mT) / 2)  # ascending Ritz pairs
+        theta, s = ritz.flip(-1)[..., :dim].clamp_min(tiny), s.flip(-1)[..., :dim]
+        a_v = aq_t.mT @ s  # (b, K, dim)
+        resid = (a_v - (q_t.mT @ s) * theta.unsqueeze(-2)).norm(dim=-2)  # (b, dim)
+        resid = (resid / theta[..., :1]).amax(-1)
+        done = (resid <= tol) & ~converged & ~stalled
+        coords = torch.where(done[:, None, None], a_v / theta.sqrt().unsqueeze(-2), coords)
+        converged |= done
+        if block == 1:  # the block's last Ritz value is as large as the dim-th: a cluster across both
+            stalled |= ~converged & (ritz[..., 0] >= CLUSTER_RATIO * theta[..., -1])
+        elif block >= 3:
+            stalled |= ~converged & (resid > STALL_FACTOR * previous)
+        if bool((converged | stalled).all()) or block == max_blocks:
             break
-        y = torch.linalg.qr(y_next).Q
-    return coords, converged
+        previous = resid
+        # the next block: the last image with the basis projected out twice ("twice is enough" keeps
+        # it orthogonal to working precision, even where it lies almost in the span), then a QR
+        y = images[:, c - q : c]
+        for _ in range(2):
+            y = y - (y @ q_t.mT) @ q_t
+        basis[:, c : c + q] = torch.linalg.qr(y.mT).Q.mT
+    return coords, converged, block
 
 
-def _invariants_from_tangent(delta: torch.Tensor, u: torch.Tensor) -> Invariants:
+def _invariants_from_m(big_m: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(sff_norm, mean_curvature, scalar_curvature) from M = Σ_α c^α c^αᵀ ``(b, q, q)``, c^α the
+    quadratic coefficients of normal coordinate α: Σ_α ‖H^α‖²_F = Σ ω_ij M_ij,ij with ω = 4 on the
+    diagonal pairs and 2 off it, and Σ_α (tr H^α)² = wᵀ M w with w = 2 on diagonal pairs and 0 off
+    it. Nothing depends on the basis of the normal space or on m."""
+    i, j = torch.triu_indices(dim, dim, device=big_m.device)
+    diag = (i == j).to(big_m.dtype)
+    omega = 2.0 + 2.0 * diag  # 4 on diagonal pairs, 2 off
+    w = 2.0 * diag
+    frob2 = (torch.diagonal(big_m, dim1=-2, dim2=-1) * omega).sum(-1).clamp_min(0)
+    tr2 = torch.einsum("i,bij,j->b", w, big_m, w).clamp_min(0)
+    return frob2.sqrt(), tr2.sqrt() / dim, tr2 - frob2
+
+
+def _invariants_from_tangent(
+    delta: torch.Tensor, u: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Invariants of the quadratic fit of all normal coordinates, from tangent coordinates ``u``.
 
     With P_q the quadratic rows of pinv(Φ), the coefficients of normal coordinate α are
-    c^α = P_q f^α (M below is formed from P_qΔ, or from P_q ΔΔᵀ P_qᵀ when that is cheaper).
-    Because P_q u = 0 (Φ has u as its first columns) and Δ = u Uᵀ + f Fᵀ with orthonormal bases,
-    Σ_α c^α c^αᵀ = (P_q Δ)(P_q Δ)ᵀ = M. Then Σ_α ‖H^α‖²_F = Σ ω_ij M_ij,ij with ω = 4 on the
-    diagonal pairs and 2 off it, and Σ_α (tr H^α)² = wᵀ M w with w = 2 on diagonal pairs and 0
-    off it. Nothing depends on the basis of the normal space or on m.
+    c^α = P_q f^α. Because P_q u = 0 (Φ has u as its first columns) and Δ = u Uᵀ + f Fᵀ with
+    orthonormal bases, M = Σ_α c^α c^αᵀ = (P_q Δ)(P_q Δ)ᵀ, formed from P_qΔ, or from P_q ΔΔᵀ P_qᵀ
+    when that is cheaper; the normal coordinates are never needed.
     """
     dim = u.shape[-1]
     pq = _quadratic_projector(u)  # (b, q, K)
     q, k = pq.shape[-2], delta.shape[-2]
     if q * (k + q) <= k * k:  # P_qΔ is the cheaper product (few coefficients, the usual case)
-        pd = pq @ delta  # (b, q, D)
-        big_m = pd @ pd.mT
+        big_m = _gram_form(pq, delta)
     else:  # many coefficients (large d, or an under-determined fit): through the Gram matrix
         big_m = pq @ (delta @ delta.mT) @ pq.mT
     # subtract the tangent part that P_q u leaves when the fit is under-determined (0 otherwise)
     pu = pq @ u
-    big_m = big_m - pu @ pu.mT
-    i, j = torch.triu_indices(dim, dim, device=u.device)
-    diag = (i == j).to(u.dtype)
-    omega = 2.0 + 2.0 * diag  # 4 on diagonal pairs, 2 off
-    w = 2.0 * diag
-    frob2 = (torch.diagonal(big_m, dim1=-2, dim2=-1) * omega).sum(-1).clamp_min(0)
-    tr2 = torch.einsum("i,bij,j->b", w, big_m, w).clamp_min(0)
-    return Invariants(sff_norm=frob2.sqrt(), mean_curvature=tr2.sqrt() / dim, scalar_curvature=tr2 - frob2)
+    return _invariants_from_m(big_m - pu @ pu.mT, dim)
+
+
+def _invariants_gram(delta: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The Gram route: the invariants of :func:`principal_curvatures`'s Hessians (method "gram").
+
+    Its eigendecomposition of ΔΔᵀ gives the coordinates in every direction, so M is formed from the
+    normal coordinates f themselves, M = (P_q f)(P_q f)ᵀ (a product with K × m, not K × D), and
+    equals the reference's. (Through ΔΔᵀ instead, P_q ΔΔᵀ P_qᵀ − (P_q u)(P_q u)ᵀ would be a
+    difference of terms of the tangent's size, whose rounding leaves √eps of it in the invariants.)
+    """
+    coords = _coordinates_gram(delta, min(delta.shape[-2], delta.shape[-1]))
+    u, f = coords[..., :dim], coords[..., dim:]
+    coefficients = _quadratic_projector(u) @ f  # (b, q, m)
+    return _invariants_from_m(coefficients @ coefficients.mT, dim)
+
+
+def _invariants_chunk(
+    delta: torch.Tensor, dim: int, tol: float, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Invariants of one chunk: the Krylov route, and the Gram route for the points it leaves."""
+    _, k, big_d = delta.shape
+    q = min(dim + BLOCK_EXTRA, k, big_d)
+    # the Krylov basis (q columns a block) must fit in the K-dimensional neighbour space
+    blocks = min(max_iter, _block_budget(k, big_d, q), k // q)
+    if blocks < MIN_BLOCKS or min(k, big_d) <= 2 * q:
+        return _invariants_gram(delta, dim)
+    u, ok, _ = _tangent_coordinates(delta, dim, tol, blocks)
+    if not bool(ok.any()):
+        return _invariants_gram(delta, dim)
+    out = _invariants_from_tangent(delta, u)
+    if not bool(ok.all()):
+        bad = ~ok
+        for whole, part in zip(out, _invariants_gram(delta[bad], dim)):
+            whole[bad] = part
+    return out
 
 
 def curvature_invariants(
@@ -345,42 +565,35 @@ def curvature_invariants(
     allow_underdetermined: bool = False,
     tol: float | None = None,
     max_iter: int = 10,
+    rescale: bool = True,
 ) -> Invariants:
     """Rotation-invariant curvature statistics of the CAML fit, per point.
 
     Equal to ``Invariants.from_hessians`` of :func:`principal_curvatures`'s Hessians, but
     computed without per-direction Hessians and, where Δ has a spectral gap after the tangent
     directions, without the K × K eigendecomposition: the tangent subspace comes from a few thin
-    subspace iterations, started from a sketch of Δ's columns (converged to a relative Ritz
-    residual ``tol``, default 1e-5 in float32 and 1e-11 in float64); points that do not converge
-    in ``max_iter`` iterations fall back to the Gram eigendecomposition, so the result is exact
-    either way.
+    block Krylov steps, started from a sketch of Δ's columns (converged to a relative Ritz
+    residual ``tol``, default 1e-5 in float32 and 1e-11 in float64). A point whose residual stalls
+    (no gap: see ``STALL_FACTOR``), or that has not converged within ``max_iter`` blocks or the
+    budget of :func:`_block_budget`, goes to the Gram eigendecomposition, so the result is exact
+    either way and a point without a gap costs at most about 1.25× the Gram route.
 
     Args:
         points: ``(n, D)``; neighbours: ``(n, K, D)``; dim: intrinsic dimension.
+        max_iter: at most this many Krylov blocks (an integer ≥ 1).
+        rescale: as in :func:`principal_curvatures`.
 
     Returns:
         :class:`Invariants` of ``(n,)`` tensors (``sff_norm``, ``mean_curvature``,
-        ``scalar_curvature``), device and dtype following ``points``.
+        ``scalar_curvature``), device and dtype following ``points`` (half precision is computed
+        in float32); OverflowError if one does not fit the dtype.
     """
-    points, neighbours = _check_inputs(points, neighbours, dim, allow_underdetermined)
+    points, neighbours, dim = _check_inputs(points, neighbours, dim, allow_underdetermined)
+    max_iter = check_int(max_iter, "max_iter", minimum=1, fix="it caps the Krylov blocks")
     if tol is None:
         tol = 1e-11 if points.dtype == torch.float64 else 1e-5
-    _, k, big_d = neighbours.shape
-    parts = []
-    for delta in _displacements(points, neighbours):
-        if min(k, big_d) <= 2 * (dim + 8):
-            u = _coordinates_gram(delta, dim)
-        else:
-            u, ok = _tangent_coordinates(delta, dim, tol, max_iter)
-            if not bool(ok.all()):
-                bad = ~ok
-                u = u.clone()
-                u[bad] = _coordinates_gram(delta[bad], dim)
-        parts.append(_invariants_from_tangent(delta, u))
-    return Invariants(
-        **{
-            f: torch.cat([getattr(p, f) for p in parts])
-            for f in ("sff_norm", "mean_curvature", "scalar_curvature")
-        }
-    )
+    parts: list[list[torch.Tensor]] = [[], [], []]
+    for out, e in _by_chunk(points, neighbours, rescale, lambda d: _invariants_chunk(d, dim, tol, max_iter)):
+        for part, value, power in zip(parts, out, (1, 1, 2)):
+            part.append(restore(value, -power * e, points.dtype, "curvature invariants"))
+    return Invariants(*(torch.cat(p) for p in parts))

@@ -14,8 +14,9 @@ import warnings
 
 import torch
 
+from ._scale import exponent, ldexp_
 from ._validation import check_points
-from .neighbours import knn
+from .neighbours import scaled_knn
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,15 @@ def twonn(points: torch.Tensor, fraction: float = 0.9) -> float:
        ``floor(fraction · N)`` pairs: d = Σ xy / Σ x².
 
     A warning (:class:`DuplicatePointsWarning`) is issued when more than 10 % of the points are
-    dropped in step 1.
+    dropped in step 1. Only ratios of distances enter, so the estimate does not depend on the scale
+    of ``points`` (the distances are measured at a power-of-two scale where nothing overflows or
+    underflows, :func:`~crlm_bench.geometry.knn`).
     """
     points = check_points(points)
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     n = points.shape[0]
-    _, dist = knn(points, 2, return_distances=True)
+    _, dist, _ = scaled_knn(points, 2, torch.arange(n, device=points.device))
     dist = dist.to(torch.float64)
     r1, r2 = dist[:, 0], dist[:, 1]
     keep = (r1 > 0) & (r2 > r1)
@@ -81,12 +84,15 @@ def pca_dimension(points: torch.Tensor, variance: float = 0.9) -> int:
 
     Features are standardised (zero mean, unit variance; constant features are left at zero and
     contribute nothing) before the principal components are taken, as in the paper's "linear
-    dimension". Uses the n × n Gram matrix when D > n, so wide layers stay cheap.
+    dimension". Uses the n × n Gram matrix when D > n, so wide layers stay cheap. Computed in float64
+    on the points divided by a power of two (exact) that brings their largest magnitude to about 1,
+    so that neither the mean nor the variance overflows or underflows at any scale.
     """
     points = check_points(points, min_points=2)
     if not 0.0 < variance < 1.0:
         raise ValueError(f"variance must be in (0, 1), got {variance!r}")
-    x = points.to(torch.float64) if points.dtype != torch.float64 else points
+    x = points.to(torch.float64, copy=True)
+    ldexp_(x, -exponent(x.abs().amax(), torch.float64))
     x = x - x.mean(0)
     std = x.std(0)
     x = x / torch.where(std > 0, std, torch.ones_like(std))

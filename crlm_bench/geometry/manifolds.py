@@ -31,12 +31,12 @@ read and tested side by side.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from crlm_bench.geometry._validation import check_int
 from crlm_bench.geometry.invariants import Invariants
 
 __all__ = [
@@ -124,6 +124,7 @@ def haar_orthogonal(size: int, generator: torch.Generator, dtype: torch.dtype = 
     """A Haar-random orthogonal ``(size, size)`` matrix (Mezzadri 2007): Q of the QR decomposition of
     a standard Gaussian matrix, with each column multiplied by sign(R_ii) so the law is uniform on
     O(size). Drawn on the CPU with ``generator``."""
+    size = check_int(size, "size", minimum=1, fix="pass the matrix size, an integer >= 1")
     gauss = torch.randn(size, size, generator=generator, dtype=dtype)
     q, r = torch.linalg.qr(gauss)
     signs = torch.sign(torch.diagonal(r))
@@ -133,19 +134,6 @@ def haar_orthogonal(size: int, generator: torch.Generator, dtype: torch.dtype = 
 
 # --------------------------------------------------------------------------------------------------
 # input checks
-
-
-def _check_int(value, name: str, minimum: int, fix: str) -> int:
-    """``value`` as an int >= minimum (Python or NumPy integers; not bools or floats), or ValueError."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}; {fix}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}; {fix}")
-    return value
 
 
 def _check_positive(value, name: str) -> float:
@@ -179,7 +167,7 @@ def _check_dtype(dtype) -> torch.dtype:
 def _resolve_ambient(ambient, minimal: int, what: str) -> int:
     if ambient is None:
         return minimal
-    ambient = _check_int(ambient, "ambient", 1, f"pass ambient >= {minimal} or None")
+    ambient = check_int(ambient, "ambient", minimum=1, fix=f"pass ambient >= {minimal} or None")
     if ambient < minimal:
         raise ValueError(
             f"ambient={ambient} is smaller than {minimal}, the minimal embedding dimension of {what}; "
@@ -193,7 +181,7 @@ def _resolve_ambient(ambient, minimal: int, what: str) -> int:
 
 
 def _generator(seed) -> torch.Generator:
-    seed = _check_int(seed, "seed", 0, "pass a non-negative integer seed")
+    seed = check_int(seed, "seed", minimum=0, fix="pass a non-negative integer seed")
     g = torch.Generator(device=_CPU)
     g.manual_seed(seed)
     return g
@@ -282,8 +270,8 @@ def sphere(
     ‖II‖ = √dim / r, mean curvature = 1/r, scalar curvature = dim(dim−1)/r²,
     principal curvatures all 1/r. Minimal ambient dimension dim + 1.
     """
-    n = _check_int(n, "n", 1, "pass n >= 1 points")
-    dim = _check_int(dim, "dim", 1, "pass dim >= 1 (S^1 is the circle)")
+    n = check_int(n, "n", minimum=1, fix="pass n >= 1 points")
+    dim = check_int(dim, "dim", minimum=1, fix="pass dim >= 1 (S^1 is the circle)")
     r = _check_positive(radius, "radius")
     ambient = _resolve_ambient(ambient, dim + 1, f"sphere S^{dim}")
     noise, dtype = _check_noise(noise), _check_dtype(dtype)
@@ -328,9 +316,9 @@ def cylinder(
     principal curvatures (0 ×j, 1/r ×k) ascending. Construction coordinates (sphere, flat);
     minimal ambient dimension k + 1 + j.
     """
-    n = _check_int(n, "n", 1, "pass n >= 1 points")
-    k = _check_int(sphere_dim, "sphere_dim", 1, "pass sphere_dim >= 1 (1 gives a circle factor)")
-    j = _check_int(flat_dim, "flat_dim", 0, "pass flat_dim >= 0")
+    n = check_int(n, "n", minimum=1, fix="pass n >= 1 points")
+    k = check_int(sphere_dim, "sphere_dim", minimum=1, fix="pass sphere_dim >= 1 (1 gives a circle factor)")
+    j = check_int(flat_dim, "flat_dim", minimum=0, fix="pass flat_dim >= 0")
     r = _check_positive(radius, "radius")
     extent = _check_positive(extent, "extent")
     dim = k + j
@@ -376,8 +364,8 @@ def flat(
     samplers; any number of zero directions has the same invariants) and ``curvatures`` ``(n, dim)``
     zeros.
     """
-    n = _check_int(n, "n", 1, "pass n >= 1 points")
-    dim = _check_int(dim, "dim", 1, "pass dim >= 1")
+    n = check_int(n, "n", minimum=1, fix="pass n >= 1 points")
+    dim = check_int(dim, "dim", minimum=1, fix="pass dim >= 1")
     extent = _check_positive(extent, "extent")
     ambient = _resolve_ambient(ambient, dim, f"the flat R^{dim}")
     noise, dtype = _check_noise(noise), _check_dtype(dtype)
@@ -486,7 +474,7 @@ def paraboloid(
     A = I/r has the curvature of S^dim(r) at the origin. Construction coordinates (x, f(x));
     minimal ambient dimension dim + c.
     """
-    n = _check_int(n, "n", 1, "pass n >= 1 points")
+    n = check_int(n, "n", minimum=1, fix="pass n >= 1 points")
     a = _check_quadratic_forms(A)
     c, dim = a.shape[0], a.shape[-1]
     extent = _check_positive(extent, "extent")
@@ -534,7 +522,7 @@ def clifford_torus(
     √(1/a² + 1/b²)/2, scalar curvature = 0 (the torus is intrinsically flat). ``curvatures`` is None
     (codimension 2). Minimal ambient dimension 4.
     """
-    n = _check_int(n, "n", 1, "pass n >= 1 points")
+    n = check_int(n, "n", minimum=1, fix="pass n >= 1 points")
     a = _check_positive(a, "a")
     b = _check_positive(b, "b")
     ambient = _resolve_ambient(ambient, 4, "the Clifford torus S^1 x S^1")
@@ -593,9 +581,9 @@ def sphere_patches(
     not a full D × D rotation, so D can be large) and a random translation; isotropic noise of
     std ``noise`` is then added to points and neighbours alike. The truth is the sphere's.
     """
-    n = _check_int(n, "n", 1, "pass n >= 1 points")
-    k = _check_int(k, "k", 1, "pass k >= 1 neighbours")
-    dim = _check_int(dim, "dim", 1, "pass dim >= 1")
+    n = check_int(n, "n", minimum=1, fix="pass n >= 1 points")
+    k = check_int(k, "k", minimum=1, fix="pass k >= 1 neighbours")
+    dim = check_int(dim, "dim", minimum=1, fix="pass dim >= 1")
     r = _check_positive(radius, "radius")
     ambient = _resolve_ambient(ambient, dim + 1, f"sphere S^{dim}")
     spread = _check_positive(spread, "spread")

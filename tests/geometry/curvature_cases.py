@@ -35,8 +35,21 @@ CYLINDER_CASES = [(1, 1, 1.0, 10_000, 5), (2, 1, 1.5, 30_000, 6)]
 #: noise directions sit at ~1/60 of the tangent singular values, inside float32 Gram resolution.
 PRECISION_CASE = (4, 300, 2_048, 6, 0.2, 3e-3)
 
-#: The benchmark's spectrum on a smaller patch: (n, K, D, dim, spread, noise), float32. Started
-#: from the column sketch, the subspace iteration meets its float32 tolerance in this many
-#: iterations; from a random block it needs one more (measured: 4).
-WARM_START_CASE = (2, 511, 2_048, 10, 0.2, 3e-3)
+#: The benchmark's spectrum on a smaller, tighter patch: (n, K, D, dim, spread, noise), float32.
+#: Started from the column sketch, the block Krylov iteration meets its float32 tolerance in this
+#: many blocks; from a random block it needs one more (measured: 4).
+WARM_START_CASE = (2, 511, 2_048, 10, 0.1, 3e-3)
 WARM_START_ITERATIONS = 3
+
+#: A patch without a gap after the tangent directions: a sphere S^4 fitted with dim = 8, as when
+#: TwoNN's d exceeds the toggles of a perturbation neighbourhood: (n, K, D, true dim, fitted dim,
+#: spread, noise). The last fitted "tangent" directions are noise, as strong as those after them.
+NO_GAP_CASE = (2, 300, 2_048, 4, 8, 0.2, 3e-3)
+#: Blocks the Krylov iteration runs on it before giving up: one, where the first block's Ritz values
+#: show the cluster (CLUSTER_RATIO); three, where only the residual's stall from the third block on
+#: can tell (STALL_FACTOR). The subspace iteration it replaced ran all ten iterations first.
+NO_GAP_BLOCKS = {"cluster": 1, "stall": 3}
+
+#: (dim, codim, noise): patches for the Krylov route, up to many curved normal directions with
+#: noise in every coordinate (the benchmark's hard case, small).
+KRYLOV_CASES = [(2, 1, 1e-4), (3, 12, 1e-3), (4, 30, 1e-3)]

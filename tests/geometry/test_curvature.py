@@ -23,6 +23,7 @@ from crlm_bench.geometry import (
 )
 from tests import tolerances as tol
 from tests.geometry import curvature_cases as cases
+from tests.geometry import scale_cases as scales
 
 F64 = torch.float64
 FIELDS = ("sff_norm", "mean_curvature", "scalar_curvature")
@@ -123,7 +124,7 @@ def test_column_sketch_saves_an_iteration(monkeypatch, sketch_steps, converges):
     )
     monkeypatch.setattr(curvature, "SKETCH_STEPS", sketch_steps)
     delta = case.neighbours - case.points[:, None, :]
-    _, ok = curvature._tangent_coordinates(delta, dim, 1e-5, cases.WARM_START_ITERATIONS)
+    _, ok, _ = curvature._tangent_coordinates(delta, dim, 1e-5, cases.WARM_START_ITERATIONS)
     assert bool(ok.all()) is converges
 
 
@@ -451,3 +452,191 @@ def test_knn_based_neighbourhoods_round_trip():
     idx = knn(s.points, 15)
     _, nbs = knn_neighbourhoods(s.points, 15)
     torch.testing.assert_close(s.points[idx], nbs)
+
+
+# ------------------------------------------------------------------------------------------
+# the Krylov route and its switch to the Gram route (issue 11)
+
+
+def _spy_on_krylov(monkeypatch) -> list:
+    """Record (converged mask, blocks run) of every call of the Krylov iteration."""
+    calls, original = [], curvature._tangent_coordinates
+
+    def spy(*args):
+        out = original(*args)
+        calls.append((out[1].clone(), out[2]))
+        return out
+
+    monkeypatch.setattr(curvature, "_tangent_coordinates", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dim,codim,noise", cases.KRYLOV_CASES)
+def test_krylov_route_equals_the_hessians(monkeypatch, dim, codim, noise):
+    """Given the budget to converge on small patches, the Krylov route gives the Hessians' invariants."""
+    pts, nbs = quadric_patch(dim, dim, codim, 300, n=2, k=150, noise=noise)
+    monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
+    calls = _spy_on_krylov(monkeypatch)
+    got = curvature_invariants(pts, nbs, dim, max_iter=12)
+    assert calls and all(bool(ok.all()) for ok, _ in calls)  # the route was taken and converged
+    _, hess = principal_curvatures(pts, nbs, dim, method="svd", return_hessians=True)
+    assert_invariants_close(got, Invariants.from_hessians(hess), tol.INVARIANTS_VS_HESSIANS_RTOL)
+
+
+def _no_gap_patch(dtype=F64):
+    n, k, big_d, true_dim, dim, spread, noise = cases.NO_GAP_CASE
+    case = manifolds.sphere_patches(n, k, true_dim, 1.0, ambient=big_d, spread=spread, noise=noise, seed=0)
+    return case.points.to(dtype), case.neighbours.to(dtype), dim
+
+
+@pytest.mark.parametrize("rule", ["cluster", "stall"])
+@pytest.mark.parametrize("dtype,tolerance", [(torch.float32, 1e-5), (F64, 1e-11)])
+def test_no_gap_patch_leaves_the_krylov_route_at_once(monkeypatch, rule, dtype, tolerance):
+    """Without a gap the first block's Ritz values show the cluster across the dim-th; and were
+    that missed, the residual stalls from the third block on. Either way the point goes to the Gram
+    route there, not after every block the budget allows."""
+    if rule == "stall":
+        monkeypatch.setattr(curvature, "CLUSTER_RATIO", float("inf"))  # the first rule off
+    pts, nbs, dim = _no_gap_patch(dtype)
+    _, ok, blocks = curvature._tangent_coordinates(nbs - pts[:, None, :], dim, tolerance, 10)
+    assert not bool(ok.any())
+    assert blocks == cases.NO_GAP_BLOCKS[rule]
+
+
+def test_no_gap_patch_agrees_with_the_gram_route(monkeypatch):
+    """Where the top-d subspace has no gap it is fixed only by the Gram eigendecomposition, which
+    both routes then share: the invariants are those of the Hessians of principal_curvatures."""
+    pts, nbs, dim = _no_gap_patch()
+    calls = _spy_on_krylov(monkeypatch)
+    got = curvature_invariants(pts, nbs, dim)
+    assert calls and not any(bool(ok.any()) for ok, _ in calls)  # tried, and handed over
+    _, hess = principal_curvatures(pts, nbs, dim, method="gram", return_hessians=True)
+    assert_invariants_close(got, Invariants.from_hessians(hess), tol.INVARIANTS_VS_HESSIANS_RTOL)
+
+
+# ------------------------------------------------------------------------------------------
+# units: finite but extreme values, half precision (issue 11)
+
+
+def _check_scaled(got: torch.Tensor, ref: torch.Tensor, log2_factor: int) -> None:
+    """got = ref · 2^log2_factor exactly where that is a normal number of got's dtype; below, got
+    has underflowed (|got| under the smallest normal)."""
+    info = torch.finfo(got.dtype)
+    half = log2_factor // 2
+    undone = got.double() * 2.0 ** (-half) * 2.0 ** (half - log2_factor)  # exact: powers of two
+    expected = ref.double().abs().log2() + log2_factor  # log2 |ref · 2^factor|
+    normal = expected >= math.log2(info.tiny)
+    assert torch.equal(undone[normal], ref.double()[normal])
+    assert bool((got[~normal].abs() <= info.tiny).all())
+
+
+@given(geometry_params, st.sampled_from([torch.float32, F64]), st.data())
+def test_power_of_two_scales_scale_curvature_exactly(p, dtype, data):
+    """Scaling the points by 2^e (exact) scales every curvature by 2^-e exactly, from 1e-30 to 1e30
+    in float32 and 1e-301 to 1e301 in float64, or raises OverflowError when one does not fit."""
+    e = data.draw(st.integers(-scales.POW2_EXPONENT[dtype], scales.POW2_EXPONENT[dtype]), label="e")
+    (pts, nbs), dim, _ = _codim1_patch(p)
+    a_pts, a_nbs = pts.to(dtype), nbs.to(dtype)
+    b_pts, b_nbs = (pts * 2.0**e).to(dtype), (nbs * 2.0**e).to(dtype)
+    method = p["method"]
+    _check_scaled(
+        principal_curvatures(b_pts, b_nbs, dim, method=method),
+        principal_curvatures(a_pts, a_nbs, dim, method=method),
+        -e,
+    )
+    ref = curvature_invariants(a_pts, a_nbs, dim)
+    largest = max(
+        float(getattr(ref, f).double().abs().max().log2()) - power * e for f, power in zip(FIELDS, (1, 1, 2))
+    )
+    if largest >= math.log2(torch.finfo(dtype).max):
+        with pytest.raises(OverflowError, match=rf"curvature invariants exceed the largest {dtype}"):
+            curvature_invariants(b_pts, b_nbs, dim)
+        return
+    got = curvature_invariants(b_pts, b_nbs, dim)
+    for f, power in zip(FIELDS, (1, 1, 2)):
+        _check_scaled(getattr(got, f), getattr(ref, f), -power * e)
+
+
+@given(geometry_params, st.sampled_from([torch.float32, F64]), st.data())
+def test_decimal_scales_scale_curvature(p, dtype, data):
+    """At 10^e the scaled points round differently: float64 keeps κ·s to the invariance tolerance,
+    and float32 agrees with float64 on the very same numbers, from 1e-30 to 1e30 (float64: 1e±300)."""
+    e = data.draw(st.integers(-scales.DECIMAL_EXPONENT[dtype], scales.DECIMAL_EXPONENT[dtype]), label="e")
+    s = 10.0**e
+    (pts, nbs), dim, _ = _codim1_patch(p)
+    y_pts, y_nbs = (pts * s).to(dtype), (nbs * s).to(dtype)
+    got = principal_curvatures(y_pts, y_nbs, dim, method=p["method"]).double()
+    if dtype == F64:
+        ref, rtol = principal_curvatures(pts, nbs, dim, method=p["method"]) / s, tol.INVARIANCE_RTOL
+    else:
+        ref = principal_curvatures(y_pts.double(), y_nbs.double(), dim, method=p["method"])
+        rtol = tol.FLOAT32_VS_FLOAT64_RTOL
+    # the codimension-1 spectrum is the first normal direction (as in the other invariance tests)
+    torch.testing.assert_close(got[:, 0], ref[:, 0], rtol=rtol, atol=rtol * float(ref.abs().max()))
+
+
+def test_tiny_neighbourhoods_keep_their_curvature_unless_rescale_is_off():
+    """The released code's pinv cutoff discards the quadratic terms of neighbourhoods below ~1e-4
+    in float32 (docs/design.md §6); the fit at a power-of-two scale does not. rescale=False keeps
+    the released arithmetic."""
+    pts, nbs = quadric_patch(0, 2, 1, 5, n=4, k=12)
+    ref = principal_curvatures(pts.float(), nbs.float(), 2)
+    small_pts, small_nbs = (pts * 2.0**-30).float(), (nbs * 2.0**-30).float()
+    assert torch.equal(principal_curvatures(small_pts, small_nbs, 2), ref * 2.0**30)
+    released = principal_curvatures(small_pts, small_nbs, 2, rescale=False)
+    assert float(released.abs().max()) < 1e-3 * float(ref.abs().max()) * 2.0**30
+
+
+def test_curvature_that_does_not_fit_the_dtype_is_an_overflow_error():
+    pts, nbs = quadric_patch(0, 2, 1, 5, n=4, k=12)
+    small_pts, small_nbs = (pts * 1e-25).float(), (nbs * 1e-25).float()
+    principal_curvatures(small_pts, small_nbs, 2)  # about 1e25: fits float32
+    with pytest.raises(OverflowError, match=r"exceed the largest torch.float32.*float64"):
+        curvature_invariants(small_pts, small_nbs, 2)  # scalar curvature about 1e50: does not
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("method", ["gram", "svd", "invariants"])
+def test_half_precision_is_fitted_in_float32(dtype, method):
+    """float16 and bfloat16 are fitted in float32 (no half-precision eigensolver, and no resolution
+    to fit in) and rounded back once: within one rounding of the float32 fit of the same numbers."""
+    pts, nbs = quadric_patch(0, 2, 2, 8, n=3, k=20)
+    pts, nbs = pts.to(dtype), nbs.to(dtype)
+
+    def fit(p, n):
+        if method == "invariants":
+            inv = curvature_invariants(p, n, 2)
+            return torch.stack([getattr(inv, f) for f in FIELDS])
+        return principal_curvatures(p, n, 2, method=method)
+
+    got, ref = fit(pts, nbs), fit(pts.float(), nbs.float())
+    info = torch.finfo(dtype)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got.float(), ref, rtol=info.eps, atol=info.tiny * info.eps)
+
+
+@pytest.mark.parametrize("layout", ["outlier", "sampled-duplicates"])
+def test_a_scale_missed_by_the_sampled_rows_is_recovered(monkeypatch, layout):
+    """The scale of a neighbourhood is read from a few of its rows. Where they miss a neighbour
+    2^80 times further out (its squares would overflow float32), or all coincide with the point,
+    the fit falls back to the exact scale: the result is the one computed with it from the start."""
+    pts, nbs = quadric_patch(1, 2, 1, 6, n=2, k=40)
+    pts, nbs = pts.float(), nbs.float()
+    rows = torch.arange(0, 40, max(1, 40 // curvature.SCALE_SAMPLE_ROWS))
+    others = torch.tensor([i for i in range(40) if i not in set(rows.tolist())])
+    if layout == "outlier":
+        nbs[0, others[0]] = pts[0] + 2.0**80 * (nbs[0, others[0]] - pts[0])
+    else:
+        nbs[1, rows] = pts[1]
+    exact_calls, exact_exponents = [], curvature._exact_exponents
+    monkeypatch.setattr(
+        curvature, "_exact_exponents", lambda *a: exact_calls.append(1) or exact_exponents(*a)
+    )
+    got_k, got_i = principal_curvatures(pts, nbs, 2), curvature_invariants(pts, nbs, 2)
+    assert len(exact_calls) == 2  # once per call: the fallback was taken
+    monkeypatch.setattr(curvature, "SCALE_SAMPLE_ROWS", 10**6)  # every row: the exact scale
+    torch.testing.assert_close(got_k, principal_curvatures(pts, nbs, 2), rtol=0.0, atol=0.0)
+    exact = curvature_invariants(pts, nbs, 2)
+    for f in FIELDS:
+        torch.testing.assert_close(getattr(got_i, f), getattr(exact, f), rtol=0.0, atol=0.0)
+    assert bool(torch.isfinite(got_k).all())

@@ -10,10 +10,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crlm_bench.geometry import DuplicatePointsWarning, pca_dimension, twonn
+from crlm_bench.geometry import DuplicatePointsWarning, knn, pca_dimension, twonn
 from crlm_bench.geometry.manifolds import haar_orthogonal
 from tests import tolerances as tol
 from tests.geometry import intrinsic_dimension_cases as cases
+from tests.geometry import scale_cases as scales
 
 N = 5000
 
@@ -128,3 +129,61 @@ def test_pca_dimension_bad_input():
         pca_dimension(torch.randn(10, 3), variance=1.0)
     with pytest.raises(ValueError, match="NaN or Inf"):
         pca_dimension(torch.tensor([[float("nan"), 1.0], [0.0, 1.0]]))
+
+
+# ------------------------------------------------------------------------------------------
+# units: finite but extreme values (issue 11)
+
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+
+
+def cloud(seed: int) -> torch.Tensor:
+    """60 points of a 3-ball in R^6, rotated and shifted off the origin (float64)."""
+    g = torch.Generator().manual_seed(seed)
+    x = sample("ball", 3, 6, n=60, seed=seed)
+    return x + torch.randn(6, generator=g, dtype=torch.float64)
+
+
+def _knn_distances(x: torch.Tensor) -> torch.Tensor:
+    return knn(x, 4, return_distances=True)[1]
+
+
+@given(st.integers(0, 1000), DTYPES, st.data())
+def test_power_of_two_scales_change_nothing(seed, dtype, data):
+    """x·2^p is exact, so TwoNN, the PCA dimension and the kNN are exactly those of x."""
+    p = data.draw(st.integers(-scales.POW2_EXPONENT[dtype], scales.POW2_EXPONENT[dtype]), label="p")
+    x = cloud(seed)
+    a, b = x.to(dtype), (x * 2.0**p).to(dtype)
+    assert twonn(b) == twonn(a)
+    assert pca_dimension(b) == pca_dimension(a)
+    (ia, da), (ib, db) = knn(a, 4, return_distances=True), knn(b, 4, return_distances=True)
+    assert torch.equal(ib, ia)
+    assert torch.equal(db, da * 2.0**p)
+
+
+@given(st.integers(0, 1000), DTYPES, st.data())
+def test_decimal_scales_keep_the_estimates(seed, dtype, data):
+    """At 10^p the scaled sample rounds differently, so: float64 keeps its estimates to the
+    invariance tolerance, and float32 agrees with float64 on the very same numbers."""
+    p = data.draw(st.integers(-scales.DECIMAL_EXPONENT[dtype], scales.DECIMAL_EXPONENT[dtype]), label="p")
+    x = cloud(seed)
+    y = (x * 10.0**p).to(dtype)
+    if dtype == torch.float64:
+        ref, ref_dist, rtol = x, _knn_distances(x) * 10.0**p, tol.INVARIANCE_RTOL
+    else:
+        ref, ref_dist, rtol = y.double(), _knn_distances(y.double()), tol.FLOAT32_VS_FLOAT64_RTOL
+    assert twonn(y) == pytest.approx(twonn(ref), rel=rtol)
+    assert pca_dimension(y) == pca_dimension(ref)
+    torch.testing.assert_close(_knn_distances(y).double(), ref_dist, rtol=rtol, atol=0.0)
+
+
+def test_distances_that_overflow_the_dtype_are_an_error_but_their_ratios_are_not():
+    """A float32 cloud reaching ±3e38 is finite, but its distances are not: knn says so instead of
+    returning inf, and TwoNN, which needs only their ratios, is unaffected."""
+    x = cloud(0)
+    x = x - x.mean(0)
+    y = (x * (3e38 / float(x.abs().max()))).to(torch.float32)
+    with pytest.raises(OverflowError, match=r"knn distances exceed the largest torch.float32.*float64"):
+        knn(y, 59, return_distances=True)  # the farthest pairs are about 5e38 apart
+    assert torch.equal(knn(y, 3), knn(y.double(), 3))
+    assert twonn(y) == pytest.approx(twonn(x), rel=tol.FLOAT32_VS_FLOAT64_RTOL)
