@@ -44,8 +44,8 @@ def knn(
 
     Scale and position do not matter: the points are divided by a power of two (exact) that brings
     their largest magnitude to about 1, so nothing overflows or underflows when squared, and the
-    screening runs on centred points, so a cloud far from the origin keeps its resolution. Float16
-    and bfloat16 points are searched in float32.
+    screening runs on centred points (one copy of ``points``, besides the blocks), so a cloud far
+    from the origin keeps its resolution. Float16 and bfloat16 points are searched in float32.
     """
     points = check_points(points, min_points=2)
     n = points.shape[0]
