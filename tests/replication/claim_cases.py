@@ -235,6 +235,7 @@ AT_THRESHOLD = {
     "gap-tracks-accuracy/slope": False,  # > 0: a gap that does not grow fails
     "id-not-curvature/median-abs-rho": False,  # < 0.5
     "mixup-flattens/ratio-to-baseline": True,  # ≤ 0.5
+    "mixup-flattens/below-others": False,  # > 1: another regulariser level with mixup fails
 }
 
 #: latent values whose shape statistics sit exactly on the bounds with an input of 1: rise 10/1,

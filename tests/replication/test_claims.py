@@ -17,6 +17,8 @@ from scipy import stats as sps
 from crlm_bench.registry import UnknownNameError
 from crlm_bench.replication import claims as C
 from crlm_bench.replication import paper
+from crlm_bench.replication.claims.curves import profile_curve
+from crlm_bench.replication.claims.intervals import pooled_id
 from tests.replication import claim_cases as cases
 
 VARIANTS = {C.variant_name(s, i): (s, i) for s, i in C.VARIANTS}
@@ -227,17 +229,19 @@ def test_gap_across_models_not_evaluable_with_two_models():
 def test_gap_across_models_averages_seeds_and_ignores_other_recipes():
     points = cases.GAP_MODEL_CASES[0][1]
     results = _model_results(points) + [
-        cases.make_result(cases.plateau_then(0.05, 0.1, 9.0), model=points[0][0], accuracy=0.80, seed=1),
+        cases.make_result(cases.plateau_then(0.05, 0.1, 4.0), model=points[0][0], accuracy=0.80, seed=1),
         cases.make_result(
             cases.plateau_then(0.05, 0.1, 0.2), model=points[3][0], recipe="mixup", accuracy=0.99
         ),
     ]
     v = only(run("gap-tracks-accuracy", results))
-    assert len(v.details["models"][points[0][0]]["cells"]) == 2
+    seeds = [r for r in results if r.model == points[0][0] and r.recipe == "baseline"]
+    # the two seeds are one network: pooled under one id, the gap that of their mean profile
+    assert v.details["models"][points[0][0]]["cells"] == [pooled_id(seeds[0].cell_id, [0, 1])]
     assert len(v.details["models"][points[3][0]]["cells"]) == 1  # the mixup cell is not a baseline
-    gaps = [r.curve().gap for r in results[:5] if r.model == points[0][0]]
-    assert v.details["models"][points[0][0]]["gap"] == pytest.approx(np.mean(gaps))
-    # seed 1 lifts the least accurate model's mean gap above the next model's only: one swap of
+    mean_profile = seeds[0].profile.assign(mapc=(seeds[0].profile["mapc"] + seeds[1].profile["mapc"]) / 2)
+    assert v.details["models"][points[0][0]]["gap"] == pytest.approx(profile_curve(mean_profile).gap)
+    # seed 1 lifts the least accurate model's pooled gap above the next model's only: one swap of
     # neighbours, ρ = 0.8, on the bound (≥ 0.8), which holds
     assert v.value == pytest.approx(0.8) and v.holds
 

@@ -218,6 +218,8 @@ def test_profile_shape_verdict_in_full():
             "test_accuracy": 0.75,
         },
         "variant": "mapc/knn-input",
+        "outcome": "holds",
+        "interval": None,
     }
 
 
@@ -424,6 +426,7 @@ def test_cell_result_curve_defaults_and_dict():
         "epoch": 4,
         "epochs": 8,
         "test_accuracy": 0.5,
+        "preset": "",
     }
     assert d["profile"][0] == {
         "probe": "linear",

@@ -8,6 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pandas.core.arrays.arrow.extension_types  # noqa: F401 - see below
+import pyarrow.parquet  # noqa: F401
 import pytest
 import torchvision.datasets  # noqa: F401 - once, here: in-process runs unload what they import
 

@@ -194,6 +194,8 @@ def test_verdict_to_dict_and_back():
         "paper_source": "figure",
         "details": {"rise": 12.0, "span": [1, 2], "nan": None},
         "variant": "sff/knn-input",
+        "outcome": "holds",
+        "interval": None,
     }
     back = Verdict.from_dict(json.loads(json.dumps(d)))
     assert back.to_dict() == d
@@ -262,7 +264,7 @@ def test_claim_group_kind_is_checked():
 def test_claim_call_passes_unique_results_and_the_variant():
     first = cases.make_result(cases.PAPER_LIKE, seed=0)
     duplicate = cases.make_result([0.05] * 10, seed=0)  # same cell id: dropped
-    other = cases.make_result(cases.PAPER_LIKE, seed=1)
+    other = cases.make_result(cases.PAPER_LIKE, model="vgg6_narrow", seed=1)
     c = _claim()
     assert c([first, duplicate, other]) == [
         ("measured", (first.cell_id, other.cell_id), "mapc", "knn", "mapc/knn-input")

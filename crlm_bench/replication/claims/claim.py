@@ -14,12 +14,13 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crlm_bench.registry import Registry
 from crlm_bench.replication.claims.curves import CellResult, check_variant, unique
+from crlm_bench.replication.claims.intervals import Bound, pool, with_intervals
 from crlm_bench.replication.claims.verdict import Threshold, Verdict
 
 __all__ = ["CLAIMS", "GROUP_KINDS", "Claim", "Measure", "register"]
@@ -39,7 +40,9 @@ class Claim:
     ``name`` is the registry name (``"gap-across-models"``); ``paper_claim`` the paper's claim the
     verdicts are filed under (``"gap-tracks-accuracy"``, the verdicts' ``claim``); ``summary`` its
     one-sentence statement for reports; ``statistic`` what the verdict measures; ``group_kind``
-    the group it is judged on (:data:`GROUP_KINDS`); ``thresholds`` its bounds by short name.
+    the group it is judged on (:data:`GROUP_KINDS`); ``thresholds`` its bounds by short name;
+    ``bounds`` the statistics its outcome is judged on with their intervals (the first is the
+    verdict's value; see :mod:`.intervals`).
     """
 
     name: str
@@ -49,16 +52,33 @@ class Claim:
     group_kind: str
     thresholds: Mapping[str, Threshold]
     measure: Measure
+    bounds: tuple[Bound, ...] = field(default=())
+    #: what a verdict gains once, on the measured data but not in each resample of its interval
+    #: (a permutation p-value): ``annotate(verdict) -> verdict``
+    annotate: Callable[[Verdict], Verdict] | None = None
 
     def __post_init__(self) -> None:
         if self.group_kind not in GROUP_KINDS:
             raise ValueError(f"claim {self.name!r}: group_kind must be one of {GROUP_KINDS}")
 
     def __call__(
-        self, results: Sequence[CellResult], *, statistic: str = "mapc", input_row: str = "knn"
+        self,
+        results: Sequence[CellResult],
+        *,
+        statistic: str = "mapc",
+        input_row: str = "knn",
+        intervals: bool = True,
     ) -> list[Verdict]:
+        """The verdicts on ``results`` (seeds of one network pooled), each with its interval and
+        outcome where the results carry per-point values (``intervals=False``: point verdicts)."""
         variant = check_variant(statistic, input_row)
-        return self.measure(unique(results), statistic, input_row, variant)
+        pooled = pool(unique(results))
+        verdicts = self.measure(pooled, statistic, input_row, variant)
+        if self.annotate is not None:
+            verdicts = [self.annotate(v) for v in verdicts]
+        if not intervals:
+            return verdicts
+        return with_intervals(self, pooled, verdicts, statistic, input_row, variant)
 
     def verdict(
         self,

@@ -117,6 +117,14 @@ class CellResult:
     epochs: int
     test_accuracy: float
     profile: pd.DataFrame = field(compare=False, repr=False)
+    #: the per-point values behind the profile's rows (``probing.POINT_COLUMNS``), None where the
+    #: store has none (profiles of format 1, frames built by hand): then no interval can be formed
+    points: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    #: the measurement preset that measured the profile ("" for the faithful default): results of
+    #: another preset are demonstrations beside the claims, never part of a claim's group
+    preset: str = ""
+    #: the seeds a pooled result is the mean of (``intervals.pool``); empty for one seed as measured
+    replicas: tuple[CellResult, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, pd.DataFrame):
@@ -133,11 +141,19 @@ class CellResult:
 
     @classmethod
     def from_profile(
-        cls, cell: Any, frame: pd.DataFrame, *, test_accuracy: float | None = None
+        cls,
+        cell: Any,
+        frame: pd.DataFrame,
+        *,
+        test_accuracy: float | None = None,
+        points: pd.DataFrame | None = None,
+        preset: str = "",
     ) -> CellResult:
         """The result of ``cell`` (a Cell, anything with its attributes, or a cell id string).
 
-        ``test_accuracy`` defaults to the frame's ``test_accuracy`` column (NaN without one).
+        ``test_accuracy`` defaults to the frame's ``test_accuracy`` column (NaN without one);
+        ``points`` are the profile's per-point values where stored; ``preset`` names the
+        measurement preset ("" for the default).
         """
         if isinstance(cell, str):
             cell = Cell.parse(cell)
@@ -155,7 +171,7 @@ class CellResult:
                 values = frame["test_accuracy"].dropna()
                 if len(values):
                     test_accuracy = float(values.iloc[0])
-        return cls(*names, float(test_accuracy), frame.copy())
+        return cls(*names, float(test_accuracy), frame.copy(), points, preset)
 
     @property
     def trained(self) -> bool:
@@ -175,7 +191,8 @@ class CellResult:
         return profile_curve(self.profile, statistic, input_row)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "profile"}
+        skip = ("profile", "points", "replicas")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         out["profile"] = self.profile.to_dict("records")
         return jsonable(out)
 
@@ -244,30 +261,33 @@ def profile_curve(profile: pd.DataFrame, statistic: str = "mapc", input_row: str
         _check_choice("input row", input_row, INPUT_ROWS)
     if stat.column not in profile.columns:
         raise ProfileError(f"the profile has no column {stat.column!r} for the statistic {statistic!r}")
-    frame = profile.sort_values("depth", kind="stable")
-    latent = frame[frame["depth"] > 0]
+    # numpy rather than pandas indexing: the bootstrap of every verdict builds thousands of curves
+    depth = profile["depth"].to_numpy()
+    order = np.argsort(depth, kind="stable")
+    latent = order[depth[order] > 0]
     if len(latent) < 2:
         raise ProfileError(f"the profile has {len(latent)} latent probes; the claims need at least two")
+    values = profile[stat.column].to_numpy(dtype=float)
     input_value = None
     if input_row is not None:
-        inputs = frame[frame["depth"] == 0]
-        if "neighbourhood" in inputs.columns:
-            inputs = inputs[inputs["neighbourhood"] == input_row]
-        if inputs.empty:
+        inputs = order[depth[order] == 0]
+        if "neighbourhood" in profile.columns:
+            inputs = inputs[profile["neighbourhood"].to_numpy()[inputs] == input_row]
+        if len(inputs) == 0:
             raise ProfileError(
                 f"the profile has no input row measured with {input_row!r} neighbourhoods; "
                 "profile with Measurement(input_probe='both') to evaluate this variant"
             )
-        input_value = float(inputs[stat.column].iloc[0])
-    ids = latent["id_mean"] if "id_mean" in latent.columns else pd.Series(np.nan, index=latent.index)
+        input_value = float(values[inputs[0]])
+    ids = profile["id_mean"].to_numpy(dtype=float)[latent] if "id_mean" in profile.columns else None
     return Curve(
         statistic=statistic,
         input_row=input_row,
         input_value=input_value,
-        probes=tuple(str(p) for p in latent["probe"]),
-        relative_depth=tuple(float(x) for x in latent["relative_depth"]),
-        values=tuple(float(x) for x in latent[stat.column]),
-        ids=tuple(float(x) for x in ids),
+        probes=tuple(str(p) for p in profile["probe"].to_numpy()[latent]),
+        relative_depth=tuple(float(x) for x in profile["relative_depth"].to_numpy(dtype=float)[latent]),
+        values=tuple(float(x) for x in values[latent]),
+        ids=tuple(math.nan for _ in latent) if ids is None else tuple(float(x) for x in ids),
     )
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from crlm_bench.replication import paper
 from crlm_bench.replication.claims.claim import Claim, register
 from crlm_bench.replication.claims.curves import STATISTICS, CellResult, curve_or_none, final_trained
+from crlm_bench.replication.claims.intervals import value_bound
 from crlm_bench.replication.claims.statistics import mean, pearson, spearman
+from crlm_bench.replication.claims.uncertainty import permutation_pvalue
 from crlm_bench.replication.claims.verdict import MAIN_VARIANT, Threshold, Verdict, fmt
 
 #: The paper's claim these verdicts are filed under (shared with the along-training part).
@@ -109,6 +112,15 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
     return verdicts
 
 
+def _p_value(verdict: Verdict) -> Verdict:
+    """The verdict with the exact permutation p-value of its ρ (one-sided, greater) in details."""
+    models = verdict.details.get("models", {})
+    gaps = [m["gap"] for m in models.values()]
+    accs = [m["accuracy"] for m in models.values()]
+    p = permutation_pvalue(gaps, accs, statistic="spearman", alternative="greater", seed=0)
+    return replace(verdict, details={**verdict.details, "p_value": p})
+
+
 GAP_ACROSS_MODELS = register(
     Claim(
         name="gap-across-models",
@@ -118,5 +130,7 @@ GAP_ACROSS_MODELS = register(
         group_kind="dataset_models",
         thresholds={"across-models": ACROSS_MODELS, "min-models": MIN_MODELS},
         measure=measure,
+        bounds=(value_bound(ACROSS_MODELS, name="spearman"),),
+        annotate=_p_value,
     )
 )

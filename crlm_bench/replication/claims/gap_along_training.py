@@ -7,12 +7,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from crlm_bench.replication import paper
 from crlm_bench.replication.claims.claim import Claim, register
 from crlm_bench.replication.claims.curves import STATISTICS, CellResult, curve_or_none
 from crlm_bench.replication.claims.gap_across_models import PAPER_CLAIM, SUMMARY, not_evaluable_reason
+from crlm_bench.replication.claims.intervals import detail_bound, value_bound
 from crlm_bench.replication.claims.statistics import mean, pearson, slope
+from crlm_bench.replication.claims.uncertainty import permutation_pvalue
 from crlm_bench.replication.claims.verdict import MAIN_VARIANT, Threshold, Verdict, fmt
 
 ALONG_TRAINING = Threshold(
@@ -101,6 +104,15 @@ def measure(results: Sequence[CellResult], statistic: str, input_row: str, varia
     return verdicts
 
 
+def _p_value(verdict: Verdict) -> Verdict:
+    """The verdict with the permutation p-value of its r (one-sided, greater) in details."""
+    points = verdict.details.get("checkpoints", {}).values()
+    gaps = [c["gap"] for c in points]
+    accs = [c["accuracy"] for c in points]
+    p = permutation_pvalue(gaps, accs, statistic="pearson", alternative="greater", seed=0)
+    return replace(verdict, details={**verdict.details, "p_value": p})
+
+
 GAP_ALONG_TRAINING = register(
     Claim(
         name="gap-along-training",
@@ -110,5 +122,10 @@ GAP_ALONG_TRAINING = register(
         group_kind="checkpoint_run",
         thresholds={"along-training": ALONG_TRAINING, "min-checkpoints": MIN_CHECKPOINTS, "slope": SLOPE},
         measure=measure,
+        annotate=_p_value,
+        bounds=(
+            value_bound(ALONG_TRAINING, name="pearson"),
+            detail_bound("slope", SLOPE, "slope_per_accuracy_point"),
+        ),
     )
 )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from crlm_bench.replication.claims.claim import Claim, register
 from crlm_bench.replication.claims.curves import STATISTICS, CellResult, curve_or_none, final_trained
+from crlm_bench.replication.claims.intervals import value_bound
 from crlm_bench.replication.claims.statistics import median, spearman
 from crlm_bench.replication.claims.verdict import Threshold, Verdict, fmt
 
@@ -73,5 +74,6 @@ ID_NOT_CURVATURE = register(
         group_kind="dataset_models",
         thresholds={"median-abs-rho": MEDIAN_ABS_RHO},
         measure=measure,
+        bounds=(value_bound(MEDIAN_ABS_RHO, name="median-abs-rho"),),
     )
 )

@@ -4,12 +4,14 @@ baseline's and below every other regulariser's (no regularisation, manifold mixu
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 
 from crlm_bench.replication import paper
 from crlm_bench.replication.claims.claim import Claim, register
 from crlm_bench.replication.claims.curves import STATISTICS, CellResult, curve_or_none, final_trained
+from crlm_bench.replication.claims.intervals import Bound, value_bound
 from crlm_bench.replication.claims.statistics import mean, median, ratio
 from crlm_bench.replication.claims.verdict import MAIN_VARIANT, Threshold, Verdict, fmt
 
@@ -22,6 +24,20 @@ RATIO_TO_BASELINE = Threshold(
 
 #: The recipes mixup must also lie below, where the budget trained them.
 OTHER_REGULARISERS = ("no_regularization", "manifold_mixup")
+BELOW_OTHERS = Threshold(
+    1,
+    ">",
+    "mixup flattens more than the other regularisers: the lowest of their plateaus over mixup's "
+    "(∞ where the budget trained none) must exceed 1",
+    "×",
+)
+
+
+def _below_others(v: Verdict) -> float:
+    """The lowest other regulariser's plateau over mixup's (∞ without another regulariser)."""
+    ratios = v.details["ratio_to_baseline"]
+    others = [ratios[o] for o in OTHER_REGULARISERS if o in ratios]
+    return min(others) / ratios["mixup"] if others else math.inf
 
 
 def _paper(dataset: str, model: str, variant: str) -> tuple[float | None, str | None, dict]:
@@ -99,7 +115,11 @@ MIXUP_FLATTENS = register(
         summary="Mixup gives flatter representations than the other regularisers.",
         statistic="mixup/baseline median plateau ratio",
         group_kind="recipe_set",
-        thresholds={"ratio-to-baseline": RATIO_TO_BASELINE},
+        thresholds={"ratio-to-baseline": RATIO_TO_BASELINE, "below-others": BELOW_OTHERS},
         measure=measure,
+        bounds=(
+            value_bound(RATIO_TO_BASELINE, log_scale=True, name="ratio-to-baseline"),
+            Bound("below-others", BELOW_OTHERS, _below_others, log_scale=True),
+        ),
     )
 )

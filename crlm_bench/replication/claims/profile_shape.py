@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from crlm_bench.replication import paper
 from crlm_bench.replication.claims.claim import Claim, register
 from crlm_bench.replication.claims.curves import STATISTICS, CellResult, curve_or_none, final_trained
+from crlm_bench.replication.claims.intervals import value_bound
 from crlm_bench.replication.claims.statistics import ratio, span
 from crlm_bench.replication.claims.verdict import MAIN_VARIANT, Threshold, Verdict, fmt
 
@@ -143,5 +144,6 @@ PROFILE_SHAPE = register(
         group_kind="trained_cell",
         thresholds={"rise": RISE, "plateau-span": PLATEAU_SPAN, "final-rise": FINAL_RISE, "margin": MARGIN},
         measure=measure,
+        bounds=(value_bound(MARGIN, log_scale=True, name="margin"),),
     )
 )

@@ -30,6 +30,7 @@ __all__ = [
     "Outcome",
     "all_of",
     "bootstrap_groups_interval",
+    "bootstrap_groups_intervals",
     "bootstrap_interval",
     "outcome",
     "permutation_pvalue",
@@ -196,21 +197,65 @@ def bootstrap_groups_interval(
     ``numpy.random.default_rng(seed)`` in chunks of resamples whose size depends on the shapes only,
     each chunk drawing per group the outer indices ``(b, S)`` and then the inner ones ``(b, S, n)``.
     """
+
+    def one(data: list[np.ndarray]) -> Any:
+        if not batched:
+            return [statistic(data)]
+        return _as_batch(statistic(data), data[0].shape[0])[:, None]
+
+    (interval,) = bootstrap_groups_intervals(
+        groups,
+        one,
+        seed=seed,
+        resamples=resamples,
+        level=level,
+        log_scale=(log_scale,),
+        batched=batched,
+    )
+    return interval
+
+
+def bootstrap_groups_intervals(
+    groups: Sequence[Sequence[Any]],
+    statistics: Callable[[list[np.ndarray]], Any],
+    *,
+    seed: int,
+    resamples: int = MIN_RESAMPLES,
+    level: float = 0.95,
+    log_scale: Sequence[bool],
+    batched: bool = False,
+) -> list[Interval]:
+    """:func:`bootstrap_groups_interval` of several statistics from the same resamples, one
+    interval per statistic (``len(log_scale)`` of them, each with its own scale).
+
+    ``statistics`` returns the ``k`` values of one resample (unbatched) or a ``(b, k)`` array
+    (batched). Every statistic sees the same draws, so their intervals are those each would get
+    alone with the same ``seed``; a claim judged on several bounds reads them all from one pass.
+    """
     _check_settings(resamples, level)
     if len(groups) == 0:
         raise ValueError("no groups: give at least one group of cells")
+    k = len(log_scale)
+    if k == 0:
+        raise ValueError("log_scale: give one flag per statistic (at least one statistic)")
     stacked = [_stack_group(cells, g) for g, cells in enumerate(groups)]
 
     def evaluate(data: list[np.ndarray], b: int) -> np.ndarray:
         if batched:
-            return _as_batch(statistic(data), b)
-        return np.array([float(statistic([d[i] for d in data])) for i in range(b)])
+            out = np.asarray(statistics(data), dtype=float)
+        else:
+            out = np.array([np.asarray(statistics([d[i] for d in data]), dtype=float) for i in range(b)])
+        if out.shape != (b, k):
+            raise ValueError(
+                f"the statistics must give {k} value(s) per resample, shape ({b}, {k}); got {out.shape}"
+            )
+        return out
 
-    estimate = float(evaluate([s[None] for s in stacked], 1)[0])
+    estimates = evaluate([s[None] for s in stacked], 1)[0]
     rng = np.random.default_rng(seed)
     per_resample = sum(s.size for s in stacked)
     chunk = max(1, min(resamples, _CHUNK_ELEMENTS // per_resample))
-    values = np.empty(resamples)
+    values = np.empty((resamples, k))
     for start in range(0, resamples, chunk):
         b = min(chunk, resamples - start)
         drawn = []
@@ -220,9 +265,18 @@ def bootstrap_groups_interval(
             inner = rng.integers(0, n_points, size=(b, n_cells, n_points))
             drawn.append(s[outer[:, :, None], inner])  # (b, S, n, ...)
         values[start : start + b] = evaluate(drawn, b)
-
-    undefined = int(np.isnan(values).sum())
     cells = tuple(s.shape[0] for s in stacked)
+    return [
+        _interval(values[:, j], float(estimates[j]), level, resamples, bool(log_scale[j]), cells)
+        for j in range(k)
+    ]
+
+
+def _interval(
+    values: np.ndarray, estimate: float, level: float, resamples: int, log_scale: bool, cells: tuple[int, ...]
+) -> Interval:
+    """The percentile interval of one statistic's resampled ``values``."""
+    undefined = int(np.isnan(values).sum())
     common = dict(estimate=estimate, level=level, resamples=resamples, log_scale=log_scale, cells=cells)
     if undefined or math.isnan(estimate):
         return Interval(math.nan, math.nan, undefined=undefined, **common)

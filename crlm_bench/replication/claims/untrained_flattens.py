@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from crlm_bench.replication import paper
 from crlm_bench.replication.claims.claim import Claim, register
 from crlm_bench.replication.claims.curves import STATISTICS, CellResult, curve_or_none, final_trained
+from crlm_bench.replication.claims.intervals import detail_bound, value_bound
 from crlm_bench.replication.claims.statistics import median, ratio
 from crlm_bench.replication.claims.verdict import MAIN_VARIANT, Threshold, Verdict, fmt
 
@@ -110,5 +111,9 @@ UNTRAINED_FLATTENS = register(
         group_kind="model_pair",
         thresholds={"last-collapse": LAST_COLLAPSE, "final-ratio": FINAL_RATIO},
         measure=measure,
+        bounds=(
+            value_bound(LAST_COLLAPSE, log_scale=True, name="collapse"),
+            detail_bound("final-ratio", FINAL_RATIO, "final_ratio", log_scale=True),
+        ),
     )
 )

@@ -17,6 +17,7 @@ import pandas as pd
 
 __all__ = [
     "BOUND_RTOL",
+    "OUTCOMES",
     "INPUT_ROWS",
     "MAIN_VARIANT",
     "ROBUSTNESS_VARIANTS",
@@ -125,9 +126,20 @@ def fmt(x: Any) -> str:
     return str(x)
 
 
+#: The three-valued verdicts, as ``Verdict.outcome`` spells them (see ``uncertainty.outcome``).
+OUTCOMES = ("holds", "fails", "inconclusive")
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """Whether one claim holds for one group (a cell, model, dataset or training run)."""
+    """Whether one claim holds for one group (a cell, model, dataset or training run).
+
+    ``holds`` is the point verdict: the statistic as measured (``value``) against its threshold.
+    ``outcome`` is the verdict with its uncertainty (:data:`OUTCOMES`): ``holds`` or ``fails``
+    when the 95 % bootstrap ``interval`` ([low, high] of the statistic, over seeds and points) lies
+    on one side of the threshold, ``inconclusive`` when it straddles it or is undefined. A verdict
+    formed without an interval (``interval`` None) has the point verdict as its outcome.
+    """
 
     claim: str
     group: str
@@ -141,6 +153,21 @@ class Verdict:
     paper_source: str | None = None
     details: dict[str, Any] = field(default_factory=dict, hash=False)
     variant: str = MAIN_VARIANT
+    outcome: str = ""
+    interval: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", "holds" if self.holds else "fails")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"Verdict.outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+        if self.interval is not None:
+            low, high = (math.nan if v is None else float(v) for v in self.interval)
+            object.__setattr__(self, "interval", (low, high))
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.outcome == "inconclusive"
 
     @property
     def key(self) -> tuple[str, str, str]:
