@@ -78,7 +78,7 @@ class Claim:
             verdicts = [self.annotate(v) for v in verdicts]
         if not intervals:
             return verdicts
-        return with_intervals(self, pooled, verdicts, statistic, input_row, variant)
+        return with_intervals(self.bounds, self.measure, pooled, verdicts, statistic, input_row, variant)
 
     def verdict(
         self,

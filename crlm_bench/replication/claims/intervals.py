@@ -29,7 +29,6 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -43,9 +42,6 @@ from crlm_bench.replication.claims.uncertainty import (
     outcome,
 )
 from crlm_bench.replication.claims.verdict import Threshold, Verdict
-
-if TYPE_CHECKING:
-    from crlm_bench.replication.claims.claim import Claim
 
 __all__ = ["BOOTSTRAP_SEED", "RESAMPLES", "Bound", "pool", "pooled_id", "with_intervals"]
 
@@ -244,7 +240,8 @@ def _resampled(r: CellResult, drawn: np.ndarray, column: str) -> CellResult:
 
 
 def with_intervals(
-    claim: Claim,
+    bounds: Sequence[Bound],
+    measure: Callable[..., list[Verdict]],
     pooled: Sequence[CellResult],
     verdicts: Sequence[Verdict],
     statistic: str,
@@ -260,7 +257,6 @@ def with_intervals(
     and outcomes are in ``details["bounds"]`` and the outcome is :func:`all_of` them. Without
     bounds or per-point values the verdicts are returned as they are.
     """
-    bounds = claim.bounds
     if not verdicts or not bounds:
         return list(verdicts)
     groups = _groups(pooled)
@@ -275,7 +271,7 @@ def with_intervals(
     def statistics(data: list[np.ndarray]) -> list[float]:
         results = [_resampled(r, d, column) for r, d in zip(bases, data)]
         out = [math.nan] * (len(verdicts) * k)
-        for v in claim.measure(results, statistic, input_row, variant):
+        for v in measure(results, statistic, input_row, variant):
             i = index.get(v.group)
             if i is not None:
                 out[i * k : (i + 1) * k] = [b.read(v) for b in bounds]
