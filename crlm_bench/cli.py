@@ -604,6 +604,16 @@ def _compare(args: argparse.Namespace) -> int:
             c.value_after,
             args.tolerance,
         )
+    for c in found.warnings:
+        log.warning(
+            "inconclusive: %s [%s] (%s) held in %s and is inconclusive in %s: %s",
+            c.claim,
+            c.group,
+            c.statistic,
+            args.previous,
+            args.current,
+            c.explanation,
+        )
     for c in found.regressions:
         log.error(
             "regression: %s [%s] (%s) held in %s and fails in %s: %s",

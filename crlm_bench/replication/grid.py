@@ -10,6 +10,7 @@ them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from crlm_bench.replication.claims import (
     Verdict,
     evaluate_all,
 )
+from crlm_bench.replication.claims.intervals import pooled_id
 
 __all__ = ["Group", "evaluate_budget", "evaluate_group", "groups_of"]
 
@@ -38,22 +40,35 @@ class Group:
     kind: str = ""
 
 
+def _network(cell: Cell) -> tuple:
+    """What a cell's seeds share: the network, its checkpoint and how it is measured."""
+    return (dataclasses.replace(cell.training, seed=0), cell.at, cell.measurement)
+
+
 def groups_of(budget: Budget) -> dict[str, list[Group]]:
-    """The budget's cells arranged as each kind of claim test needs them (from the grid alone)."""
+    """The budget's cells arranged as each kind of claim test needs them (from the grid alone).
+
+    A claim judges networks, not seeds: every group holds all seeds of its networks (the claims
+    pool them, :func:`~crlm_bench.replication.claims.intervals.pool`), and a trained network's
+    group is named by its seeds (``…-baseline-s0+1+2-e8``)."""
     final = [c for c in budget.cells if c.at == c.training.epochs]
     trained = [c for c in final if c.training.recipe != UNTRAINED]
     out: dict[str, list[Group]] = {name: [] for name in GROUP_KINDS}
-    out["trained_cell"] = [Group(c.id, (c,), "trained_cell") for c in trained]
-    by_model: dict[tuple[str, str], list[Cell]] = defaultdict(list)
+    networks: dict[tuple, list[Cell]] = defaultdict(list)
+    for c in trained:
+        networks[_network(c)].append(c)
+    for cs in networks.values():
+        name = cs[0].id if len(cs) == 1 else pooled_id(cs[0].id, [c.training.seed for c in cs])
+        out["trained_cell"].append(Group(name, tuple(cs), "trained_cell"))
+    by_model: dict[tuple[str, str], dict[str, list[Cell]]] = defaultdict(lambda: defaultdict(list))
     for c in final:
-        by_model[(c.training.dataset, c.training.model)].append(c)
-    for (dataset, model), cs in by_model.items():
-        recipes = {c.training.recipe: c for c in cs}
+        by_model[(c.training.dataset, c.training.model)][c.training.recipe].append(c)
+    for (dataset, model), recipes in by_model.items():
         if UNTRAINED in recipes and "baseline" in recipes:
-            pair = (recipes[UNTRAINED], recipes["baseline"])
+            pair = (*recipes[UNTRAINED], *recipes["baseline"])
             out["model_pair"].append(Group(f"{dataset}-{model}-untrained-vs-baseline", pair, "model_pair"))
         if {"mixup", "baseline"} <= recipes.keys():
-            compared = tuple(c for r, c in recipes.items() if r != UNTRAINED)
+            compared = tuple(c for r, cs in recipes.items() if r != UNTRAINED for c in cs)
             out["recipe_set"].append(Group(f"{dataset}-{model}-mixup-vs-recipes", compared, "recipe_set"))
     by_dataset: dict[str, list[Cell]] = defaultdict(list)
     for c in trained:

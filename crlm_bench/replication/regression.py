@@ -5,10 +5,15 @@ A nightly run writes a report (:mod:`crlm_bench.replication.report`); :func:`com
 ``(claim, group, statistic)``:
 
 - ``regressions``: held before, fail now (a nightly job fails on these);
-- ``fixed``: failed before, hold now;
+- ``warnings``: held before, inconclusive now (the data no longer decide: a warning, not a failure);
+- ``fixed``: did not hold before, hold now;
+- ``shifted``: another change of outcome, between fails and inconclusive;
 - ``new``: only in the current run; ``gone``: only in the previous one (a group that could not be
   formed, a claim or budget that changed);
-- ``unchanged``: in both with the same outcome;
+- ``unchanged``: in both with the same outcome.
+
+A verdict's outcome is its ``outcome`` (holds, fails or inconclusive); documents written before
+outcomes existed give holds or fails from ``holds``.
 - ``drift`` (only with a ``tolerance``): unchanged in outcome, but its value moved by more than
   ``tolerance`` times the previous value (a relative change; a value that became or stopped being
   null drifts by any tolerance). Drift never makes a run fail.
@@ -58,6 +63,7 @@ __all__ = [
 #: ``format`` values of results.json this module reads (report.RESULTS_FORMAT).
 KNOWN_FORMATS = (1,)
 _HOLDS = {True: "✓", False: "✗", None: "—"}
+_MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
 
 Key = tuple[str, str, str]
 
@@ -167,12 +173,22 @@ class Change:
     @property
     def held(self) -> bool | None:
         """Whether it held in the previous run (None: not there)."""
-        return None if self.before is None else bool(self.before["holds"])
+        return None if self.before is None else _outcome(self.before) == "holds"
 
     @property
     def holds(self) -> bool | None:
         """Whether it holds in the current run (None: not there)."""
-        return None if self.after is None else bool(self.after["holds"])
+        return None if self.after is None else _outcome(self.after) == "holds"
+
+    @property
+    def outcome_before(self) -> str | None:
+        """Its outcome in the previous run (None: not there)."""
+        return None if self.before is None else _outcome(self.before)
+
+    @property
+    def outcome_after(self) -> str | None:
+        """Its outcome in the current run (None: not there)."""
+        return None if self.after is None else _outcome(self.after)
 
     @property
     def explanation(self) -> str:
@@ -224,6 +240,8 @@ class Regression:
     matched: tuple[Change, ...] = ()  # every verdict in both runs, in the current run's order
     drift: tuple[Change, ...] = ()
     tolerance: float | None = None
+    warnings: tuple[Change, ...] = ()
+    shifted: tuple[Change, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -244,8 +262,9 @@ class Regression:
             else "**No regressions**"
         )
         counts = (
-            f"{status} · {len(self.fixed)} fixed · {len(self.new)} new · {len(self.gone)} gone · "
-            f"{len(self.unchanged)} unchanged"
+            f"{status} · {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''} (held before, "
+            f"inconclusive now) · {len(self.fixed)} fixed · {len(self.shifted)} between fails and "
+            f"inconclusive · {len(self.new)} new · {len(self.gone)} gone · {len(self.unchanged)} unchanged"
         )
         if self.tolerance is not None:
             counts += f" · {len(self.drift)} drift (value moved by more than {_percent(self.tolerance)})"
@@ -272,7 +291,13 @@ class Regression:
                 "",
             ]
         both = ["claim", "group", "statistic", "before", "now", "explanation"]
-        for title, changes in (("Regressions", self.regressions), ("Fixed", self.fixed)):
+        kinds = (
+            ("Regressions", self.regressions),
+            ("Warnings: inconclusive now", self.warnings),
+            ("Fixed", self.fixed),
+            ("Between fails and inconclusive", self.shifted),
+        )
+        for title, changes in kinds:
             if changes:
                 lines += [f"### {title}", "", _table([_row(c) for c in changes], both), ""]
         if self.new:
@@ -291,6 +316,8 @@ class Regression:
         if self.matched:
             flags = {id(c): "regression" for c in self.regressions}
             flags.update({id(c): "fixed" for c in self.fixed})
+            flags.update({id(c): "warning" for c in self.warnings})
+            flags.update({id(c): "shifted" for c in self.shifted})
             flags.update({id(c): "drift" for c in self.drift})
             rows = [[*_delta_row(c), flags.get(id(c), "")] for c in self.matched]
             lines += ["### Values", "", _table(rows, [*_DELTA_HEADERS, "change"]), ""]
@@ -311,7 +338,18 @@ def compare(
     before = _main_verdicts(previous, "previous results")
     after = _main_verdicts(current, "current results")
     buckets: dict[str, list[Change]] = {
-        name: [] for name in ("regressions", "fixed", "new", "gone", "unchanged", "matched", "drift")
+        name: []
+        for name in (
+            "regressions",
+            "warnings",
+            "fixed",
+            "shifted",
+            "new",
+            "gone",
+            "unchanged",
+            "matched",
+            "drift",
+        )
     }
     for key in [*after, *(k for k in before if k not in after)]:  # the current run's order, then the gone
         change = Change(*key, before.get(key), after.get(key))
@@ -322,10 +360,15 @@ def compare(
             buckets["gone"].append(change)
             continue
         buckets["matched"].append(change)
-        if change.held and not change.holds:
+        was, now = change.outcome_before, change.outcome_after
+        if was == "holds" and now == "fails":
             buckets["regressions"].append(change)
-        elif change.holds and not change.held:
+        elif was == "holds" and now == "inconclusive":
+            buckets["warnings"].append(change)
+        elif now == "holds" and was != "holds":
             buckets["fixed"].append(change)
+        elif was != now:
+            buckets["shifted"].append(change)
         else:
             buckets["unchanged"].append(change)
             if tolerance is not None and change.relative_change > tolerance:
@@ -352,7 +395,7 @@ def history_entry(data: Mapping[str, Any]) -> dict[str, Any]:
         "git_commit": data.get("git_commit"),
         "budget": _budget_name(data),
         "main": data["variants"]["main"],
-        "held": sum(bool(v["holds"]) for v in verdicts.values()),
+        "held": sum(_outcome(v) == "holds" for v in verdicts.values()),
         "verdicts": [
             [*key, None if math.isnan(_float(v)) else _float(v), bool(v["holds"])]
             for key, v in verdicts.items()
@@ -470,7 +513,15 @@ def _number(x: Any) -> str:
 def _verdict_text(v: Mapping[str, Any] | None) -> str:
     if v is None:
         return _HOLDS[None]
-    return f"{_number(v.get('value'))} {_HOLDS[bool(v['holds'])]}"
+    return f"{_number(v.get('value'))} {_MARKS[_outcome(v)]}"
+
+
+def _outcome(v: Mapping[str, Any]) -> str:
+    """holds, fails or inconclusive (from ``holds`` in documents written before outcomes)."""
+    found = v.get("outcome")
+    if found in _MARKS:
+        return str(found)
+    return "holds" if v.get("holds") else "fails"
 
 
 _DELTA_HEADERS = ["claim", "group", "statistic", "before", "now", "Δ", "Δ relative"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crlm_bench.experiment.cell import Cell
-from crlm_bench.experiment.pipeline import PROFILE_KIND, TRAINING_KIND, stored_profile
+from crlm_bench.experiment.pipeline import PROFILE_KIND, TRAINING_KIND, stored_points, stored_profile
 from crlm_bench.experiment.store import Store
 from crlm_bench.replication import report
 from crlm_bench.replication.budgets import Budget, budget_names, get_budget
@@ -56,7 +56,11 @@ class StoredResults:
     def __call__(self, cell: Cell) -> CellResult | None:
         if cell.key not in self._cache:
             frame = stored_profile(cell, self.store)
-            self._cache[cell.key] = None if frame is None else CellResult.from_profile(cell, frame)
+            if frame is None:
+                self._cache[cell.key] = None
+            else:
+                points = stored_points(cell, self.store)
+                self._cache[cell.key] = CellResult.from_profile(cell, frame, points=points)
         return self._cache[cell.key]
 
     def found(self) -> list[CellResult]:

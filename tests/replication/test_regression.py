@@ -55,11 +55,16 @@ PREVIOUS = [
 ]
 
 
+def judged(v: C.Verdict, holds: bool) -> C.Verdict:
+    """``v`` holding or failing, its outcome with it."""
+    return replace(v, holds=holds, outcome="holds" if holds else "fails")
+
+
 def night(*changes: tuple[int, bool]) -> list[C.Verdict]:
-    """PREVIOUS with verdict i's holds set."""
+    """PREVIOUS with verdict i's holds (and outcome) set."""
     out = list(PREVIOUS)
     for i, holds in changes:
-        out[i] = replace(out[i], holds=holds)
+        out[i] = judged(out[i], holds)
     return out
 
 
@@ -106,7 +111,7 @@ def test_new_and_gone_verdicts_are_listed_and_not_regressions():
 
 
 def test_robustness_variants_are_ignored():
-    current = [*PREVIOUS[:4], replace(PREVIOUS[4], holds=False)]
+    current = [*PREVIOUS[:4], judged(PREVIOUS[4], False)]
     found = compare(document(PREVIOUS), document(current))
     assert not found.failed and len(found.unchanged) == 4
 
@@ -125,7 +130,36 @@ def test_different_budgets_are_pointed_out():
 
 
 def test_a_verdict_twice_in_one_run_holds_only_if_both_hold():
-    found = compare(document(PREVIOUS), document([*PREVIOUS, replace(PREVIOUS[0], holds=False)]))
+    found = compare(document(PREVIOUS), document([*PREVIOUS, judged(PREVIOUS[0], False)]))
+    assert [c.key for c in found.regressions] == [PREVIOUS[0].key]
+
+
+def test_held_then_inconclusive_is_a_warning_and_fails_to_inconclusive_a_shift(tmp_path, capsys, caplog):
+    current = list(PREVIOUS)
+    current[0] = replace(current[0], outcome="inconclusive", interval=(0.4, 1.6))  # held before
+    current[2] = replace(current[2], outcome="inconclusive", interval=(0.1, 0.6))  # failed before
+    found = compare(document(PREVIOUS), document(current))
+    assert not found.failed and found.regressions == ()
+    assert [c.key for c in found.warnings] == [PREVIOUS[0].key]
+    assert [c.key for c in found.shifted] == [PREVIOUS[2].key]
+    text = found.markdown()
+    assert "1 warning (held before, inconclusive now)" in text and "### Warnings: inconclusive now" in text
+    assert "1 ?" in text  # the inconclusive verdict's mark
+    # the command warns and keeps exit status 0
+    prev, cur = tmp_path / "prev.json", tmp_path / "cur.json"
+    prev.write_text(json.dumps(document(PREVIOUS)))
+    cur.write_text(json.dumps(document(current)))
+    with caplog.at_level("WARNING"):
+        assert cli.main(["compare", str(prev), str(cur)]) == 0
+    assert any("inconclusive: profile-shape" in r.getMessage() for r in caplog.records)
+
+
+def test_documents_without_outcomes_read_holds_as_the_outcome():
+    old = document(PREVIOUS)
+    for v in old["verdicts"]:
+        v.pop("outcome", None)
+        v.pop("interval", None)
+    found = compare(old, document(night((0, False))))
     assert [c.key for c in found.regressions] == [PREVIOUS[0].key]
 
 

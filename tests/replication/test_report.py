@@ -109,7 +109,7 @@ def test_markdown_table_rows_match_the_main_verdicts(written):
     in_order = sorted(main, key=lambda v: C.PAPER_ORDER.index(v.claim))  # the paper's order, stable
     for row, v in zip(rows, in_order):
         assert (row["claim"], row["group"]) == (v.claim, R.short_group(v.group, {"cifar10"}))
-        assert row["holds"] == ("✓" if v.holds else "✗")
+        assert row["result"] == R.OUTCOME_MARKS[v.outcome]
         assert v.threshold.startswith(row["needs"])
         assert row["robust"] == M.robustness_short(v, verdicts)
         assert row["paper"] == ("—" if v.paper_value is None else f"≈{C.fmt(v.paper_value)}")
@@ -131,7 +131,7 @@ def test_robust_column_reports_a_changed_verdict(tmp_path):
     verdicts = C.evaluate_all(results, claims=["profile-shape"])
     R.write_report(tmp_path, verdicts, results, budget=None, settings={}, figures=False)
     (row,) = R.load_report(tmp_path).verdict_table()
-    assert row["holds"] == "✓" and row["robust"] == "no: sff ✗"
+    assert row["result"] == "✓" and row["robust"] == "no: sff ✗"
     assert "paper" not in row  # no verdict has a paper value: no paper column
     assert R.robustness_label(verdicts[0], verdicts) == "no (sff/knn-input ✗)"  # the claim section's
     assert R.check_report(tmp_path) == []

@@ -41,7 +41,7 @@ from crlm_bench.replication.claims.uncertainty import (
     bootstrap_groups_intervals,
     outcome,
 )
-from crlm_bench.replication.claims.verdict import Threshold, Verdict
+from crlm_bench.replication.claims.verdict import Threshold, Verdict, fmt
 
 __all__ = ["BOOTSTRAP_SEED", "RESAMPLES", "Bound", "pool", "pooled_id", "with_intervals"]
 
@@ -307,7 +307,19 @@ def with_intervals(
         result = all_of(outcomes)
         if not v.evaluable:
             result = Outcome.INCONCLUSIVE
-        out.append(replace(v, interval=(mine[0].low, mine[0].high), outcome=str(result), details=details))
+        ranges = "; ".join(
+            f"{b.name} [{fmt(iv.low)}, {fmt(iv.high)}] ({b.threshold.text})" for b, iv in zip(bounds, mine)
+        )
+        explanation = f"{v.explanation} 95 % interval{'s' if k > 1 else ''}: {ranges}; outcome: {result}."
+        out.append(
+            replace(
+                v,
+                interval=(mine[0].low, mine[0].high),
+                outcome=str(result),
+                details=details,
+                explanation=explanation,
+            )
+        )
     return out
 
 

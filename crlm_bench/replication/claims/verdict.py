@@ -169,6 +169,12 @@ class Verdict:
     def inconclusive(self) -> bool:
         return self.outcome == "inconclusive"
 
+    def interval_text(self) -> str:
+        """``[low, high]`` of the statistic's 95 % interval, or "—" where none was formed."""
+        if self.interval is None or all(math.isnan(x) for x in self.interval):
+            return "—"
+        return f"[{fmt(self.interval[0])}, {fmt(self.interval[1])}]"
+
     @property
     def key(self) -> tuple[str, str, str]:
         """(claim, group, statistic): the same test under every variant."""

@@ -162,11 +162,9 @@ def _count_problems(report: LoadedReport) -> list[str]:
         problems.append(
             f"counts.main is {counts.get('main')} but {len(main)} verdicts are of the main variant"
         )
-    if counts.get("main_holds") != sum(v.holds for v in main):
-        problems.append(
-            f"counts.main_holds is {counts.get('main_holds')} but {sum(v.holds for v in main)} main "
-            "verdicts hold"
-        )
+    holding = sum(v.outcome == "holds" for v in main)
+    if counts.get("main_holds") != holding:
+        problems.append(f"counts.main_holds is {counts.get('main_holds')} but {holding} main verdicts hold")
     if counts.get("cells") != len(data.get("profiles", [])):
         problems.append(
             f"counts.cells is {counts.get('cells')} but {len(data.get('profiles', []))} profiles are stored"
@@ -186,17 +184,17 @@ def _markdown_problems(report: LoadedReport) -> list[str]:
         )
     datasets = {p.get("dataset") for p in report.results.get("profiles", [])} - {None}
     headers, expected = verdict_rows(list(report.verdicts), datasets)
-    columns = ("claim", "group", "holds")
+    columns = ("claim", "group", "result")
     in_md = Counter(tuple(r.get(k) for k in columns) for r in rows)
     in_json = Counter(tuple(row[headers.index(k)] for k in columns) for _, row in expected)
     for key in sorted(in_json - in_md):
         problems.append(
-            f"verdict {key[0]} / {key[1]} (holds {key[2]}) is in {RESULTS_JSON} but not in the "
+            f"verdict {key[0]} / {key[1]} (outcome {key[2]}) is in {RESULTS_JSON} but not in the "
             f"{REPORT_MD} table"
         )
     for key in sorted(in_md - in_json):
         problems.append(
-            f"verdict {key[0]} / {key[1]} (holds {key[2]}) is in the {REPORT_MD} table but not in "
+            f"verdict {key[0]} / {key[1]} (outcome {key[2]}) is in the {REPORT_MD} table but not in "
             f"{RESULTS_JSON}"
         )
     for profile in report.results.get("profiles", []):

@@ -43,6 +43,7 @@ from crlm_bench.replication.report.provenance import NOT_RECORDED, budget_name, 
 __all__ = [
     "FIGURES_HEADING",
     "HOLDS",
+    "OUTCOME_MARKS",
     "MAX_LINE",
     "VERDICTS_HEADING",
     "VERDICT_HEADERS",
@@ -57,8 +58,10 @@ __all__ = [
 VERDICTS_HEADING = "## Verdicts"
 FIGURES_HEADING = "## Figures"
 #: The verdict table's columns; ``paper`` is left out when no verdict has a paper value.
-VERDICT_HEADERS = ["claim", "group", "measured", "needs", "paper", "holds", "robust"]
+VERDICT_HEADERS = ["claim", "group", "measured", "needs", "paper", "result", "robust"]
 HOLDS = {True: "✓", False: "✗"}
+#: the mark of each outcome: holds, fails, inconclusive (the interval straddles the bound)
+OUTCOME_MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
 #: The longest line a table of ``report.md`` may have (about a screen).
 MAX_LINE = 120
 
@@ -226,6 +229,12 @@ def _in_paper_order(verdicts: Iterable[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: rank.get(v.claim, len(rank)))
 
 
+def _measured(v: Verdict) -> str:
+    """The value and, where one was formed, its 95 % interval: ``0.185 [0.147, 0.216]``."""
+    interval = v.interval_text()
+    return _fmt(v.value) if interval == "—" else f"{_fmt(v.value)} {interval}"
+
+
 def verdict_rows(
     verdicts: Sequence[Verdict], datasets: Iterable[str]
 ) -> tuple[list[str], list[tuple[Verdict, list[str]]]]:
@@ -240,10 +249,10 @@ def verdict_rows(
         row = {
             "claim": v.claim,
             "group": short_group(v.group, datasets),
-            "measured": _fmt(v.value),
+            "measured": _measured(v),
             "needs": _short_threshold(v.threshold),
             "paper": _paper_text(v),
-            "holds": HOLDS[v.holds],
+            "result": OUTCOME_MARKS[v.outcome],
             "robust": robustness_short(v, verdicts),
         }
         rows.append((v, [row[h] for h in headers]))
@@ -305,7 +314,8 @@ def _header(
 ) -> list[str]:
     """The title, the budget's caveat, the provenance line and the count of holding verdicts."""
     main = [v for v in verdicts if v.variant == MAIN_VARIANT]
-    holding = sum(v.holds for v in main)
+    holding = sum(v.outcome == "holds" for v in main)
+    undecided = sum(v.outcome == "inconclusive" for v in main)
     commit = meta.get("git_commit")
     name = budget_name(budget)
     caveat = caveat or "no caveat is recorded for this budget; check its conditions before reading on."
@@ -318,7 +328,10 @@ def _header(
         f" · commit {commit[:12] if commit else 'unknown'} · {len(results)} cells"
         f" · torch threads: {threads_summary(computed)}",
         "",
-        f"{holding} of {len(main)} verdicts hold under the main variant ({MAIN_VARIANT}).",
+        f"{holding} of {len(main)} verdicts hold under the main variant ({MAIN_VARIANT})"
+        + (f", {undecided} inconclusive" if undecided else "")
+        + ": a verdict holds (fails) when the 95 % interval of its statistic lies wholly on the holding "
+        "(failing) side of its bound, and is inconclusive when the interval straddles the bound.",
         "",
     ]
 
@@ -340,7 +353,10 @@ def _verdict_section(verdicts: Sequence[Verdict], datasets: set[str]) -> list[st
         notes.append("In the group column " + ", ".join(abbreviated) + ".")
     short = ", ".join(f"**{s}** = {name}" for name, s in SHORT_VARIANTS.items())
     notes.append(
-        f"*measured*: the statistic under the main variant; *needs*: its bound; *robust*: whether the "
+        "*measured*: the statistic under the main variant and, in brackets, its 95 % interval (a "
+        "percentile bootstrap over seeds and points; — where the profiles keep no per-point values); "
+        "*needs*: its bound; *result*: the outcome, ✓ holds, ✗ fails, ? inconclusive (the interval "
+        "straddles the bound); *robust*: whether the "
         f"verdict is the same under the robustness variants ({short}); `no: sff ✗` names the one that "
         "differs and its verdict."
     )

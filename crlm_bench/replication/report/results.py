@@ -82,7 +82,8 @@ def results_data(
         "counts": {
             "verdicts": len(verdicts),
             "main": len(main),
-            "main_holds": sum(v.holds for v in main),
+            "main_holds": sum(v.outcome == "holds" for v in main),
+            "main_inconclusive": sum(v.outcome == "inconclusive" for v in main),
             "cells": len(results),
         },
         "thresholds": {
