@@ -496,6 +496,44 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give whole numbers separated by commas, e.g. 100,300"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be at least 1")
+    return values
+
+
+def _sensitivity(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from crlm_bench.replication.budgets import get_budget
+    from crlm_bench.replication.sensitivity import measure_settings, settings_grid, stability
+
+    ctx = _context(args)
+    try:
+        settings = settings_grid(args.points, args.toggles)
+        budget = get_budget(args.budget)
+        for setting in settings:  # every size is checked before anything is computed
+            dataclasses.replace(budget.cells[0].measurement, points=setting.points, toggles=setting.toggles)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"--points/--toggles: {error}") from None
+    store = _store(args)
+
+    def progress(line: str) -> None:
+        print(f"crlm-bench sensitivity: {line}", file=sys.stderr, flush=True)
+
+    per_setting = measure_settings(budget, store, settings, ctx, progress=progress)
+    path = stability(per_setting).write(args.out)
+    print(path.read_text(encoding="utf-8"))
+    print(f"stability table written to {path} (and sensitivity.json beside it)")
+    return 0
+
+
 def _fetch(args: argparse.Namespace) -> int:
     from crlm_bench.vision import fetch
 
@@ -765,6 +803,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(grid)
 
     command("claims", "the claims: statistic, thresholds and where each is defined", _claims)
+
+    sens = command(
+        "sensitivity",
+        "the verdicts under other measurement sizes (points × toggles) and a stability table; "
+        "measures the profiles missing from the store (the training runs are the budget's own)",
+        _sensitivity,
+    )
+    sens.add_argument("--budget", choices=budget_names(), required=True)
+    sens.add_argument(
+        "--points",
+        type=_int_list,
+        default=(100, 300),
+        metavar="N,N,…",
+        help="points measured (default 100,300)",
+    )
+    sens.add_argument(
+        "--toggles", type=_int_list, default=(5, 7), metavar="T,T,…", help="toggles (default 5,7)"
+    )
+    sens.add_argument("--out", default="crlm-sensitivity", help="output directory (default crlm-sensitivity)")
+    _add_store_options(sens)
+    sens.add_argument(
+        "--data-dir", metavar="DIR", help="data root (default $CRLM_DATA or ~/.cache/crlm-bench/data)"
+    )
+    sens.add_argument(
+        "--download", action="store_true", help="allow downloading missing data sets (never done otherwise)"
+    )
+    sens.add_argument("--device", help="torch device (default cuda when available, else cpu)")
 
     fetch = command("fetch", "check that a data set loads; with --download, fetch what is missing", _fetch)
     fetch.add_argument("name", metavar="NAME", help="data set: cifar10, cifar100, fashion-mnist, synthetic")

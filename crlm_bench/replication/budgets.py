@@ -159,8 +159,8 @@ def _cpu() -> Budget:
         tuple(base + recipes),
         (_checkpoints(series, (1, 2, 4, 6, CPU_EPOCHS)),),
         caveat=(
-            f"Small networks trained for {CPU_EPOCHS} epochs on Fashion-MNIST ({len(CPU_SEEDS)} seeds of each "
-            f"baseline and untrained network, one of each other recipe), {m.points} points with "
+            f"Small networks trained for {CPU_EPOCHS} epochs on Fashion-MNIST ({len(CPU_SEEDS)} seeds of "
+            f"each baseline and untrained network, one of each other recipe), {m.points} points with "
             f"{m.neighbours} neighbours: not the paper's conditions (CIFAR, its six models, 200 epochs, "
             "5000 points with 1023 neighbours). Read the verdicts as indicative only; each carries the "
             "95 % interval over its seeds and points."
