@@ -21,6 +21,7 @@ COMMANDS = [
     "report",
     "grid",
     "claims",
+    "sensitivity",
     "compare",
     "history",
     "store",

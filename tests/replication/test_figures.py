@@ -17,6 +17,7 @@ from matplotlib.text import Annotation, Text
 
 from crlm_bench.replication import claims as C
 from crlm_bench.replication import paper
+from crlm_bench.replication.claims.intervals import pool
 from crlm_bench.replication.report import figures as F
 from crlm_bench.replication.report import plots as P
 from tests.replication import claim_cases as cases
@@ -183,3 +184,30 @@ def test_figure_titles_name_their_kind_and_dataset():
         "Curvature gap against accuracy across models"
     )
     assert F.figure_title("other.png") == "other"
+
+
+def test_seeds_are_drawn_as_their_mean_with_their_range(tmp_path):
+    """Three seeds of each baseline model: one line per network (the seeds' mean) with a band from
+    the lowest to the highest seed, and bars of the seeds' range on the gap-accuracy figure."""
+    from matplotlib.collections import PolyCollection
+
+    from tests.replication.test_intervals import TIGHT, with_points
+
+    results = []
+    for i, model in enumerate(("resnet8_narrow", "resnet14_narrow", "vgg6_narrow")):
+        for seed, scale in enumerate((0.9, 1.0, 1.1)):
+            latent = cases.plateau_then(0.05 * scale, 0.1, (1.0 + i) * scale)
+            result = cases.make_result(latent, model=model, seed=seed, accuracy=0.8 + 0.05 * i + 0.01 * seed)
+            results.append(with_points(result, TIGHT))
+    verdicts = [v for v in C.evaluate_all(results) if v.variant == C.MAIN_VARIANT]
+    final = pool(results)
+    curves = {r.cell_id: P.curve(r) for r in final}
+    figures = {kind: draw() for kind, draw in F._dataset_figures("fashion-mnist", final, curves, verdicts)}
+    profile = figures["profiles"]
+    assert texts(profile).count("(mean of 3 seeds)") == 3 and "band: lowest to highest seed" in texts(profile)
+    bands = [c for c in profile.axes[1].collections if isinstance(c, PolyCollection)]
+    assert len(bands) >= 3
+    assert "bars: range over seeds" in texts(figures["gap_accuracy"])
+    # the write path pools the seeds itself
+    written = F.write_figures(tmp_path, results, verdicts)
+    assert "profiles_fashion-mnist.png" in written

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crlm_bench.replication.claims import MAIN_VARIANT, CellResult, Verdict
+from crlm_bench.replication.claims.curves import unique
+from crlm_bench.replication.claims.intervals import pool
 from crlm_bench.replication.report import plots
 
 if TYPE_CHECKING:
@@ -68,7 +70,9 @@ def write_figures(
     PNG followed by its SVG), in the order drawn."""
     written: dict[str, Path] = {}
     main = [v for v in verdicts if v.variant == MAIN_VARIANT]
-    final = [r for r in results if r.final]
+    # one result per network: seeds pooled into their mean profile as the claims judge them (the
+    # plots draw the seeds' range around it)
+    final = pool(unique(r for r in results if r.final))
     curves = {r.cell_id: plots.curve(r) for r in final}
     final = [r for r in final if curves[r.cell_id] is not None]
     datasets = sorted({r.dataset for r in final} | {_run_dataset(v) for v in main if _along_training(v)})

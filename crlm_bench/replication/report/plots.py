@@ -39,6 +39,8 @@ __all__ = ["STYLE", "curve", "gap_accuracy", "gap_training", "profiles", "recipe
 Verdicts = Mapping[tuple[str, str], Verdict]
 
 HOLDS = {True: "✓", False: "✗", None: "–"}
+#: the mark of each outcome (a verdict with its interval: holds, fails, inconclusive)
+MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
 #: matplotlib settings the figures are drawn and saved under (:mod:`.figures`).
 STYLE = {
     "font.size": 10,
@@ -84,8 +86,13 @@ def profiles(
     for (model, r), colour in zip(sorted(baseline.items()), colours):
         c = curves[r.cell_id]
         v = shape[model]
-        label = model if v is None else f"{model} {HOLDS[v.holds]} margin {fmt(v.value)}"
+        label = model if v is None else f"{model} {MARKS[v.outcome]} margin {fmt(v.value)}"
         xs, ys = list(c.relative_depth), _positive(c.values)
+        if r.replicas:
+            label += f" (mean of {len(r.replicas)} seeds)"
+            band = _seed_band(r, len(xs))
+            if band is not None:
+                ax.fill_between(xs, band[0], band[1], color=colour, alpha=0.2, lw=0, zorder=1)
         ax.plot(xs, ys, marker="o", ms=4, color=colour, label=label, zorder=3)
         if len(c.values) > 2:  # the plateau: latent probes before the last two
             ax.plot(xs[:-2], ys[:-2], lw=9, alpha=0.18, color=colour, solid_capstyle="round", zorder=2)
@@ -107,6 +114,8 @@ def profiles(
     ax.plot(
         [], [], ls="none", marker="_", ms=16, mew=2.5, color=_GREY, label="last probe needed: 5× penultimate"
     )
+    if any(r.replicas for r in baseline.values()):
+        ax.fill_between([], [], [], color=_GREY, alpha=0.2, lw=0, label="band: lowest to highest seed")
     ax.set_yscale("log")
     ax.set_xlabel("relative depth")
     ax.set_title("latent probes: MAPC")
@@ -133,14 +142,14 @@ def profiles(
     ax_id.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, framealpha=0.9)
     if id_verdict is not None:
         ax_id.set_title(
-            f"id-not-curvature {HOLDS[id_verdict.holds]}: median |ρ(ID, MAPC)| = {fmt(id_verdict.value)}"
+            f"id-not-curvature {MARKS[id_verdict.outcome]}: median |ρ(ID, MAPC)| = {fmt(id_verdict.value)}"
             f" (needs {id_verdict.threshold})"
         )
     else:
         ax_id.set_title("intrinsic dimension per probe (no id-not-curvature verdict)")
 
     given = [v for v in shape.values() if v is not None]
-    held = sum(v.holds for v in given)
+    held = sum(v.outcome == "holds" for v in given)
     bound = {
         k: THRESHOLDS[f"profile-shape/{k}"].text for k in ("margin", "rise", "plateau-span", "final-rise")
     }
@@ -150,6 +159,19 @@ def profiles(
         f"final rise {bound['final-rise']})"
     )
     return fig
+
+
+def _seed_curves(r: CellResult) -> list[Curve]:
+    """The curves of the seeds a pooled result is the mean of (none for one seed)."""
+    return [c for c in (curve(x) for x in r.replicas) if c is not None]
+
+
+def _seed_band(r: CellResult, n: int) -> tuple[list[float], list[float]] | None:
+    """Per latent probe, the lowest and the highest MAPC over ``r``'s seeds."""
+    values = np.array([c.values for c in _seed_curves(r) if len(c.values) == n], dtype=float)
+    if len(values) < 2:
+        return None
+    return list(values.min(0)), list(values.max(0))
 
 
 def _input_id(r: CellResult) -> float:
@@ -245,11 +267,11 @@ def untrained(
         v = verdicts.get(("untrained-flattens", f"{dataset}/{model}"))
         if v is not None:
             given += 1
-            held += bool(v.holds)
+            held += v.outcome == "holds"
             final = v.details.get("final_ratio")
             final_needed = THRESHOLDS["untrained-flattens/final-ratio"].text
             ax.set_title(
-                f"{model} {HOLDS[v.holds]}\n"
+                f"{model} {MARKS[v.outcome]}\n"
                 f"untrained/trained last {fmt(v.value)} (needs {collapse_needed.text})\n"
                 f"untrained last/penult. {fmt(final)} (needs {final_needed})",
                 fontsize=9,
@@ -321,6 +343,20 @@ def recipes(
         heights = [ratios[k] if ratios[k] is not None and math.isfinite(ratios[k]) else 0.0 for k in order]
         colours = [_RECIPE_COLOURS.get(k, f"C{5 + i}") for i, k in enumerate(order)]
         bars = ax_bar.bar(range(len(order)), heights, color=colours)
+        if v is not None and v.interval is not None and "mixup" in order:
+            low, high = v.interval
+            h = heights[order.index("mixup")]
+            if math.isfinite(low) and math.isfinite(high):
+                ax_bar.errorbar(
+                    [order.index("mixup")],
+                    [h],
+                    yerr=[[max(0.0, h - low)], [max(0.0, high - h)]],
+                    fmt="none",
+                    ecolor="black",
+                    capsize=5,
+                    label="mixup's 95 % interval (seeds, points)",
+                    zorder=4,
+                )
         for bar, h in zip(bars, heights):
             ax_bar.annotate(
                 f"{h:.2f}×",
@@ -359,7 +395,7 @@ def recipes(
             below = v.details.get("below_other_recipes") or {}
             not_below = [k for k, b in below.items() if not b]
             ax_bar.set_title(
-                f"{model}: mixup-flattens {HOLDS[v.holds]}, mixup {fmt(v.value)}× baseline\n"
+                f"{model}: mixup-flattens {MARKS[v.outcome]}, mixup {fmt(v.value)}× baseline\n"
                 + (f"but not below {', '.join(not_below)}" if not_below else "and below every other recipe"),
                 fontsize=9.5,
             )
@@ -413,6 +449,33 @@ def gap_accuracy(
         if gap is not None and acc is not None and math.isfinite(gap) and math.isfinite(acc):
             points.append((model, 100 * acc, gap))
     ax.scatter([p[1] for p in points], [p[2] for p in points], s=50, color="C0", label="this run", zorder=3)
+    ranged = False
+    for model, x, y in points:  # the range over the seeds of a pooled network
+        seeds = []
+        for seed in baseline[model].replicas:
+            c = curve(seed)
+            if c is not None and c.input_value is not None:
+                a, g = 100 * seed.test_accuracy, c.gap
+                if math.isfinite(a) and math.isfinite(g):
+                    seeds.append((a, g))
+        if len(seeds) >= 2:
+            accs, gaps = [a for a, _ in seeds], [g for _, g in seeds]
+            ax.errorbar(
+                [x],
+                [y],
+                xerr=[[max(0.0, x - min(accs))], [max(0.0, max(accs) - x)]],
+                yerr=[[max(0.0, y - min(gaps))], [max(0.0, max(gaps) - y)]],
+                fmt="none",
+                ecolor="C0",
+                alpha=0.6,
+                capsize=3,
+                zorder=2,
+            )
+            ranged = True
+    if ranged:
+        ax.errorbar(
+            [], [], xerr=[], yerr=[], fmt="none", ecolor="C0", alpha=0.6, label="bars: range over seeds"
+        )
     theirs = paper.paper_points(dataset)
     if theirs:
         ax.scatter(
@@ -431,7 +494,7 @@ def gap_accuracy(
     threshold = THRESHOLDS["gap-tracks-accuracy/across-models"]
     if v is not None:
         text = (
-            f"across models {HOLDS[v.holds]}\nSpearman ρ = {fmt(v.value)}  (needs {threshold.text})\n"
+            f"across models {MARKS[v.outcome]}\nSpearman ρ = {fmt(v.value)}  (needs {threshold.text})\n"
             f"Pearson r = {fmt(v.details.get('pearson'))} "
             f"over {v.details.get('n_models', len(points))} models"
         )
@@ -481,7 +544,7 @@ def gap_training(dataset: str, runs: Sequence[Verdict]) -> Figure:
         low, high = paper.CHECKPOINT_PEARSON_RANGE
         slopes = [s.value for s in paper.CHECKPOINT_SLOPE.values()]
         text = (
-            f"along training {HOLDS[v.holds]} ({v.details.get('n_checkpoints', len(xs))} checkpoints)\n"
+            f"along training {MARKS[v.outcome]} ({v.details.get('n_checkpoints', len(xs))} checkpoints)\n"
             f"Pearson r = {fmt(v.value)}  (needs {r_needed.text})\n"
             f"slope {fmt(slope)} per accuracy point  (needs {slope_needed.text})\n"
             f"paper (CIFAR-10): r {low.value:g}–{high.value:g}, slopes {min(slopes):g}–{max(slopes):g}"
