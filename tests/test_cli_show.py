@@ -196,7 +196,8 @@ def test_no_paper_size_profile_is_suggested_without_a_gpu(capsys, store, cells, 
     cell = get_budget("cpu").all_cells()[0]
     assert show(capsys, cell.id, "--store", str(store.root))[0] == 1
     assert "the paper's measurement sizes" in caplog.text and "no CUDA device is visible" in caplog.text
-    assert f"crlm-bench profile {cell.id} --points 300 --toggles 7" in caplog.text
+    sizes = f"--points {cell.measurement.points} --toggles {cell.measurement.toggles}"
+    assert f"crlm-bench profile {cell.id} {sizes}" in caplog.text
     assert "(same options)" not in caplog.text
     assert f"crlm-bench show {cell.id} --budget cpu --store {store.root}" in caplog.text
     caplog.clear()

@@ -26,6 +26,9 @@ interrupted profile resumes where it stopped. Peak memory is about ``memory_byte
 model, the TwoNN samples and one point's fit. The memory bound changes only how much is held at
 once, never a number: each point is forwarded with its neighbours as one batch and fitted alone,
 so the profile is bit-identical for every ``memory_bytes``.
+
+One module (about 620 lines, above the project's ~500): the chunking, the resume and the memory
+bound are one mechanism whose invariants (bit-identical for every bound) are checked together.
 """
 
 from __future__ import annotations

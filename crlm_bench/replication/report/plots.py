@@ -450,6 +450,7 @@ def gap_accuracy(
             points.append((model, 100 * acc, gap))
     ax.scatter([p[1] for p in points], [p[2] for p in points], s=50, color="C0", label="this run", zorder=3)
     ranged = False
+    extent = [p[2] for p in points]  # every bar's end stays inside the axes
     for model, x, y in points:  # the range over the seeds of a pooled network
         seeds = []
         for seed in baseline[model].replicas:
@@ -472,6 +473,7 @@ def gap_accuracy(
                 zorder=2,
             )
             ranged = True
+            extent += [min(gaps), max(gaps)]
     if ranged:
         ax.errorbar(
             [], [], xerr=[], yerr=[], fmt="none", ecolor="C0", alpha=0.6, label="bars: range over seeds"
@@ -491,11 +493,15 @@ def gap_accuracy(
         [(m, x, y, "C0") for m, x, y in points]
         + [(p.model, p.accuracy_percent, p.gap, _GREY) for p in theirs],
     )
+    if extent:
+        low, high = ax.get_ylim()
+        pad = 0.05 * (max(extent) - min(extent) or 1.0)
+        ax.set_ylim(min(low, min(extent) - pad), max(high, max(extent) + pad))
     threshold = THRESHOLDS["gap-tracks-accuracy/across-models"]
     if v is not None:
         text = (
-            f"across models {MARKS[v.outcome]}\nSpearman ρ = {fmt(v.value)}  (needs {threshold.text})\n"
-            f"Pearson r = {fmt(v.details.get('pearson'))} "
+            f"across models {MARKS[v.outcome]}\nSpearman ρ = {fmt(v.value)}, 95 % {v.interval_text()}"
+            f"  (needs {threshold.text})\n{_p_value(v)}Pearson r = {fmt(v.details.get('pearson'))} "
             f"over {v.details.get('n_models', len(points))} models"
         )
         if v.paper_value is not None:
@@ -545,7 +551,7 @@ def gap_training(dataset: str, runs: Sequence[Verdict]) -> Figure:
         slopes = [s.value for s in paper.CHECKPOINT_SLOPE.values()]
         text = (
             f"along training {MARKS[v.outcome]} ({v.details.get('n_checkpoints', len(xs))} checkpoints)\n"
-            f"Pearson r = {fmt(v.value)}  (needs {r_needed.text})\n"
+            f"Pearson r = {fmt(v.value)}, 95 % {v.interval_text()}  (needs {r_needed.text})\n{_p_value(v)}"
             f"slope {fmt(slope)} per accuracy point  (needs {slope_needed.text})\n"
             f"paper (CIFAR-10): r {low.value:g}–{high.value:g}, slopes {min(slopes):g}–{max(slopes):g}"
         )
@@ -602,6 +608,12 @@ def _ratio(a: float, b: float) -> float:
 def _span(values: Sequence[float], between: str = "–") -> str:
     low, high = min(values), max(values)
     return fmt(low) if math.isclose(low, high, rel_tol=0.005) else f"{fmt(low)}{between}{fmt(high)}"
+
+
+def _p_value(v: Verdict) -> str:
+    """The exact permutation p-value of a correlation verdict as a line, or nothing."""
+    p = v.details.get("p_value")
+    return f"one-sided permutation p = {fmt(p)}\n" if isinstance(p, (int, float)) and math.isfinite(p) else ""
 
 
 def _text_box(ax: Axes, text: str) -> None:
