@@ -97,7 +97,14 @@ def _add_compute_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_measurement_options(p: argparse.ArgumentParser) -> None:
-    from crlm_bench.experiment.cell import INPUT_PROBES, POINT_SPLITS, PRECISIONS, Measurement
+    from crlm_bench.experiment.cell import (
+        DEVIATIONS,
+        INPUT_PROBES,
+        POINT_SPLITS,
+        PRECISIONS,
+        PRESETS,
+        Measurement,
+    )
 
     d = Measurement()
     g = p.add_argument_group("measurement (defaults: the paper's)")
@@ -128,7 +135,15 @@ def _add_measurement_options(p: argparse.ArgumentParser) -> None:
         "--input-probe", choices=INPUT_PROBES, default=d.input_probe, help=f"(default {d.input_probe})"
     )
     g.add_argument(
-        "--deviation", action="append", default=[], help="a named deviation from the paper (repeatable)"
+        "--deviation",
+        action="append",
+        default=[],
+        help=f"a named deviation from the paper (repeatable): {', '.join(DEVIATIONS)}",
+    )
+    g.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="a named set of settings and deviations; authors: the released code's procedure",
     )
 
 
@@ -170,6 +185,8 @@ def _cells(args: argparse.Namespace, with_measurement: bool) -> list:
                 input_probe=args.input_probe,
                 deviations=tuple(args.deviation),
             )
+            if args.preset:
+                measurement = measurement.with_preset(args.preset)
         cells = []
         for text in args.cells:
             # --save-at may name epochs beyond a checkpoint cell's own epoch; keep those within the run
@@ -371,12 +388,17 @@ def _measurement_options(measurement) -> list[str]:
     from crlm_bench.experiment.cell import Measurement
 
     default = Measurement()
-    out = [
+    out = []
+    if measurement.preset:  # the preset's name, then what differs from it
+        default = default.with_preset(measurement.preset)
+        out.append(f"--preset {measurement.preset}")
+    out += [
         f"{option} {getattr(measurement, name)}"
         for name, option in _MEASUREMENT_OPTIONS
         if getattr(measurement, name) != getattr(default, name)
     ]
-    return out + [f"--deviation {shlex.quote(d)}" for d in measurement.deviations]
+    extra = [d for d in measurement.deviations if d not in default.deviations]
+    return out + [f"--deviation {shlex.quote(d)}" for d in extra]
 
 
 def _override_text(value) -> str:
@@ -408,6 +430,7 @@ def _refuse_settings(args: argparse.Namespace, why: str) -> None:
         if getattr(args, name) != getattr(default, name)
     ]
     given += [f"--deviation {d}" for d in args.deviation]
+    given += [f"--preset {args.preset}"] if args.preset else []
     given += [f"--override {o}" for o in args.override]
     given += [f"--save-at {args.save_at}"] if args.save_at else []
     if given:

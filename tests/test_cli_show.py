@@ -191,6 +191,43 @@ def test_the_suggested_profile_command_gives_the_budgets_cell(budget):
         assert parsed.key == cell.key, cell.id
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--preset", "authors"],
+        ["--preset", "authors", "--points", "200", "--deviation", "full_dim_zero"],
+        ["--deviation", "unscaled_fit", "--precision", "float32"],
+    ],
+)
+def test_a_preset_or_a_deviation_is_typed_back_as_given(options):
+    """`--preset authors` (alone, with other options, or one deviation at a time) gives a cell whose
+    suggested options give the same key again, naming the preset rather than its parts."""
+    from crlm_bench.experiment.cell import PRESETS
+
+    parser = cli.build_parser()
+    cell_id = get_budget("cpu").all_cells()[0].id
+    (cell,) = cli._cells(parser.parse_args(["profile", cell_id, *options]), with_measurement=True)
+    preset = "authors" if "--preset" in options else ""
+    assert cell.measurement.preset == preset
+    if preset:
+        assert set(PRESETS["authors"]["deviations"]) <= set(cell.measurement.deviations)
+        assert cell.measurement.precision == "float32" and cell.measurement.split == "train-augmented"
+    typed = cli._cell_options(cell)
+    assert ("--preset authors" in typed) is bool(preset) and "--deviation svd_fit" not in typed
+    (again,) = cli._cells(parser.parse_args(["profile", cell_id, *typed.split()]), with_measurement=True)
+    assert again.key == cell.key
+
+
+def test_an_unknown_preset_or_deviation_is_a_usage_error(capsys):
+    cell_id = get_budget("cpu").all_cells()[0].id
+    with pytest.raises(SystemExit):
+        cli.main(["profile", cell_id, "--preset", "theirs"])
+    assert "invalid choice: 'theirs'" in capsys.readouterr().err
+    assert "unknown deviation(s) ['no_such_thing']" in usage_error(
+        capsys, cell_id, "--deviation", "no_such_thing"
+    )
+
+
 def test_no_paper_size_profile_is_suggested_without_a_gpu(capsys, store, cells, caplog, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     cell = get_budget("cpu").all_cells()[0]

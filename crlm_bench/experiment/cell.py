@@ -95,6 +95,36 @@ PRECISIONS = ("float32", "float64")
 #: 0-255 pixels, as in the paper (an under-determined fit); ``"perturbation"``: the same 2^toggles - 1
 #: singular-value perturbations as every other probe; ``"both"``: measure both (default).
 INPUT_PROBES = ("knn", "perturbation", "both")
+#: Known deviations from the paper's procedure (Measurement.deviations): each one thing the
+#: authors' released code does differently, usable alone or together (:data:`PRESETS`).
+DEVIATIONS = {
+    "svd_fit": "fit with the original per-point SVD of the displacements instead of the Gram route",
+    "unscaled_fit": "fit at the neighbourhood's own scale, as the released code: pinv's relative cutoff "
+    "then drops the quadratic terms of small neighbourhoods (about r < 1e-4 in float32)",
+    "authors_neighbourhoods": "perturb the normalised image in float32, toggling min(rank, toggles) "
+    "singular values, the rank being the smallest over a batch of 8 points (all truncated to it)",
+    "point_among_neighbours": "count the point itself (a zero displacement) among its neighbours",
+    "full_dim_zero": "a probe whose rounded TwoNN d is at least D gets zero curvatures, instead of d "
+    "clipped to min(K, D) - 1",
+}
+#: Measurement presets (``--preset``): a name for settings and named deviations (:data:`DEVIATIONS`).
+#: ``authors`` is the released code's procedure as far as it is a choice of measurement: float32
+#: fits by SVD at the neighbourhood's own scale, its neighbourhoods, the point among its
+#: neighbours, zero curvature where d >= D, and points from the augmented training images
+#: (docs/design.md §6).
+PRESETS: dict[str, dict[str, Any]] = {
+    "authors": {
+        "precision": "float32",
+        "split": "train-augmented",
+        "deviations": (
+            "authors_neighbourhoods",
+            "full_dim_zero",
+            "point_among_neighbours",
+            "svd_fit",
+            "unscaled_fit",
+        ),
+    },
+}
 
 #: The paper toggles subsets of the 10 smallest nonzero singular values of each channel.
 MAX_TOGGLES = 10
@@ -356,6 +386,20 @@ class Measurement:
     def neighbours(self) -> int:
         """Perturbed neighbours per point: ``2**toggles - 1``."""
         return 2**self.toggles - 1
+
+    def with_preset(self, name: str) -> Measurement:
+        """This measurement with the settings of preset ``name`` (:data:`PRESETS`), its deviations
+        added to any already named."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+        settings = dict(PRESETS[name])
+        deviations = (*self.deviations, *(d for d in settings.pop("deviations") if d not in self.deviations))
+        return dataclasses.replace(self, **settings, deviations=deviations)
+
+    @property
+    def preset(self) -> str:
+        """The preset whose every setting this measurement has, or "" (none)."""
+        return next((name for name in PRESETS if self.with_preset(name) == self), "")
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

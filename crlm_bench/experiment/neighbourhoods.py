@@ -6,6 +6,12 @@ values, the same positions in every channel: 2^toggles − 1 neighbours (1023 fo
 The number of nonzero singular values is counted per image (smallest over its channels, with a
 relative tolerance), not as the minimum over a batch. Pixels stay on the 0–255 scale and are not
 clipped; normalise before forwarding.
+
+:func:`released_neighbourhoods` is the released code's version, a named deviation
+(``authors_neighbourhoods``): the SVD is of the *normalised* image in float32, a singular value
+counts as nonzero above ``max(s) · max(shape) · eps`` of the whole batch, the rank is the smallest
+over the batch (every image's reconstruction is truncated to it), and min(rank, toggles) values are
+toggled.
 """
 
 from __future__ import annotations
@@ -69,3 +75,40 @@ def perturbation_neighbourhoods(
     masks = subset_masks(toggles, device=x.device)  # (M, t)
     removed = torch.einsum("mt,btchw->bmchw", masks, components)
     return x[:, None] - removed
+
+
+def released_neighbourhoods(batch: torch.Tensor, toggles: int = 10) -> torch.Tensor:
+    """The released code's neighbours of a batch of *normalised* images ``(B, C, H, W)``:
+    ``(B, 2^t − 1, C, H, W)`` in the batch's dtype, t = min(batch rank, ``toggles``).
+
+    The batch rank is the smallest number of singular values above ``max(s) · max(B, C, H, W) ·
+    eps`` over every image and channel (at least 1); every neighbour is rebuilt from that many
+    components, so an image of higher rank also loses its others. Neighbour j zeroes the subset of
+    the t smallest kept values given by the binary expansion of j (the same subsets as
+    :func:`perturbation_neighbourhoods`, in the same order).
+    """
+    u, s, vh = torch.linalg.svd(_float_batch(batch), full_matrices=False)
+    rank = _batch_rank(s, batch.shape)
+    t = min(rank, toggles)
+    keep = torch.ones(2**t - 1, rank, dtype=s.dtype, device=s.device)
+    keep[:, rank - t :] = 1 - subset_masks(t, dtype=s.dtype, device=s.device).flip(-1)
+    kept = s[..., :rank]  # (B, C, rank)
+    scaled = kept[:, None] * keep[None, :, None, :]  # (B, M, C, rank)
+    return torch.einsum("bchr,bmcr,bcrw->bmchw", u[..., :rank], scaled, vh[..., :rank, :])
+
+
+def released_toggles(batch: torch.Tensor, toggles: int = 10) -> int:
+    """t = min(batch rank, ``toggles``) of :func:`released_neighbourhoods`: it gives 2^t − 1 neighbours."""
+    return min(_batch_rank(torch.linalg.svdvals(_float_batch(batch)), batch.shape), toggles)
+
+
+def _float_batch(batch: torch.Tensor) -> torch.Tensor:
+    if batch.ndim != 4 or not batch.is_floating_point():
+        raise ValueError(f"batch must be a float tensor (B, C, H, W), got {batch.dtype} {tuple(batch.shape)}")
+    return batch
+
+
+def _batch_rank(s: torch.Tensor, shape: torch.Size) -> int:
+    """The released code's rank of a batch: the fewest singular values above max(s)·max(shape)·eps."""
+    tol = s.max() * max(shape) * torch.finfo(s.dtype).eps
+    return max(int((s > tol).sum(-1).min()), 1)

@@ -47,8 +47,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from crlm_bench.experiment.cell import Measurement
-from crlm_bench.experiment.neighbourhoods import image_ranks, perturbation_neighbourhoods
+from crlm_bench.experiment.cell import DEVIATIONS, Measurement
+from crlm_bench.experiment.neighbourhoods import (
+    image_ranks,
+    perturbation_neighbourhoods,
+    released_neighbourhoods,
+    released_toggles,
+)
 from crlm_bench.experiment.store import load_tensors, save_tensors
 from crlm_bench.files import atomic_write, open_regular
 from crlm_bench.geometry import (
@@ -67,10 +72,8 @@ log = logging.getLogger(__name__)
 #: ``report(message, step)``: a progress line; ``step=False`` for a point within a step
 Reporter = Callable[[str, bool], None]
 
-#: Known deviations from the paper's procedure (Measurement.deviations).
-DEVIATIONS = {
-    "svd_fit": "fit with the original per-point SVD of the displacements instead of the Gram route",
-}
+#: points per batch of the released code's neighbourhoods (``authors_neighbourhoods``)
+AUTHORS_BATCH = 8
 #: default bound on the neighbour activations held at once (all probes of one chunk of points)
 MEMORY_BYTES = 2 * 2**30
 #: images per forward batch when a point's neighbourhood is larger than that
@@ -174,6 +177,9 @@ class Plan:
     def method(self) -> str:
         return "svd" if "svd_fit" in self.measurement.deviations else "gram"
 
+    def deviates(self, name: str) -> bool:
+        return name in self.measurement.deviations
+
 
 def check_deviations(measurement: Measurement) -> None:
     unknown = sorted(set(measurement.deviations) - DEVIATIONS.keys())
@@ -267,7 +273,13 @@ def fit_bytes(k: int, big_d: int, d: int, itemsize: int) -> int:
 
 
 def _fit(
-    points: torch.Tensor, neighbours: torch.Tensor, d: int, method: str, eps: float
+    points: torch.Tensor,
+    neighbours: torch.Tensor | list[torch.Tensor],
+    d: int | None,
+    method: str,
+    eps: float,
+    *,
+    rescale: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Per-point MAPC, invariants, radius and resolution, one point's fit at a time: batched LAPACK
     calls of other sizes round differently, so a fixed batch of one keeps every number independent
@@ -279,24 +291,35 @@ def _fit(
     of the point (``eps`` of the coarser of the activations' and the fit's precision). Below
     :data:`RESOLUTION_MIN` the fit reads rounding, not curvature — or the pseudo-inverse's
     relative cutoff has dropped the quadratic terms, which gives ‖II‖ = 0.
+
+    ``neighbours``: ``(n, K, D)``, or one ``(K_i, D)`` tensor per point. ``d=None``: zero
+    curvatures without a fit (the deviation ``full_dim_zero``). ``rescale=False``: the fit at the
+    neighbourhood's own scale (the deviation ``unscaled_fit``).
     """
     parts: list[dict[str, torch.Tensor]] = []
+    zero = torch.zeros(1, dtype=torch.float64)
     for i in range(points.shape[0]):
+        x = points[i].to(torch.float64)
+        around = neighbours[i]
+        radius = (around.to(torch.float64) - x).norm(dim=-1).median()
+        if d is None:
+            zeros = {f: zero.clone() for f in ("point_mapc", *INVARIANT_FIELDS, "resolution")}
+            parts.append({**zeros, "radius": radius.reshape(1).cpu()})
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnderdeterminedFitWarning)
             kappa, hessians = principal_curvatures(
                 points[i : i + 1],
-                neighbours[i : i + 1],
+                around[None],
                 d,
                 method=method,
                 allow_underdetermined=True,
                 return_hessians=True,
+                rescale=rescale,
             )
         # one fit gives both; the same numbers as curvature_invariants
         inv = Invariants.from_hessians(hessians)
         del hessians
-        x = points[i].to(torch.float64)
-        radius = (neighbours[i].to(torch.float64) - x).norm(dim=-1).median()
         rms = x.norm() / math.sqrt(x.numel())
         sff = inv.sff_norm.to(torch.float64).cpu()
         floor = eps * float(rms)
@@ -405,28 +428,28 @@ def curvature_chunks(
             continue
         chunk = idx[positions]
         per_probe: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {p.name: [] for p in probes}
-        for j, point in enumerate(chunk.tolist()):
+        for j, position in enumerate(positions):
             if report is not None and j:
                 report(f"curvature, point {start + j + 1} of {n}", False)
-            raw = images[point : point + 1]
-            nbs = perturbation_neighbourhoods(raw, m.toggles)  # (b, M, C, H, W) float64, 0–255
-            b, big_m = nbs.shape[:2]
-            x = torch.cat([raw.to(torch.float64), nbs.flatten(0, 1)])
-            acts = activations(
-                model, probes, normalize(x.to(plan.device), dataset), batch_size=FORWARD_IMAGES
-            )
+            x = _point_and_neighbours(images, dataset, plan, position).to(plan.device)
+            acts = activations(model, probes, x, batch_size=FORWARD_IMAGES)
             for probe in probes:
                 a = acts.pop(probe.name)  # as the model computes it; the fit's dtype below
-                per_probe[probe.name].append((a[:b], a[b:].reshape(b, big_m, -1)))
+                centre, around = a[:1], a[1:]
+                if plan.deviates("point_among_neighbours"):
+                    around = torch.cat([centre, around])
+                per_probe[probe.name].append((centre, around))
             del acts
         stats = {}
         for probe in probes:
             parts = per_probe.pop(probe.name)
             eps = coarser_eps(parts[0][0].dtype, plan.dtype)  # the activations' and the fit's
             centre = torch.cat([c for c, _ in parts]).to(plan.dtype)
-            around = torch.cat([n for _, n in parts]).to(plan.dtype)
+            around = [nb.to(plan.dtype) for _, nb in parts]
             del parts
-            stats[probe.name] = _fit(centre, around, dims[probe.name], plan.method, eps)
+            d = None if dims[probe.name] >= widths[probe.name] else dims[probe.name]  # full_dim_zero only
+            rescale = not plan.deviates("unscaled_fit")
+            stats[probe.name] = _fit(centre, around, d, plan.method, eps, rescale=rescale)
             del centre, around
         if workdir is not None:
             record = {
@@ -442,6 +465,40 @@ def curvature_chunks(
     }
 
 
+def _point_and_neighbours(images: torch.Tensor, dataset: str, plan: Plan, position: int) -> torch.Tensor:
+    """The normalised point at ``position`` of the plan followed by its neighbours, ``(1 + M, C, H, W)``.
+
+    The paper's neighbourhoods are built from the point alone (0–255 pixels, float64); the
+    released code's (``authors_neighbourhoods``) from the batch of :data:`AUTHORS_BATCH` points the
+    position falls in, normalised in float32, so they too do not depend on the chunking.
+    """
+    point = int(plan.point_indices[position])
+    raw = images[point : point + 1]
+    if not plan.deviates("authors_neighbourhoods"):
+        nbs = perturbation_neighbourhoods(raw, plan.measurement.toggles)  # (1, M, C, H, W) float64, 0–255
+        return normalize(torch.cat([raw.to(torch.float64), nbs[0]]).to(plan.device), dataset)
+    first = position - position % AUTHORS_BATCH
+    batch = normalize(_authors_batch(images, plan, first).to(plan.device), dataset)  # float32
+    nbs = released_neighbourhoods(batch, plan.measurement.toggles)[position - first]
+    return torch.cat([batch[position - first : position - first + 1], nbs])
+
+
+def _authors_batch(images: torch.Tensor, plan: Plan, first: int) -> torch.Tensor:
+    return images[plan.point_indices[first : first + AUTHORS_BATCH]]
+
+
+def neighbour_count(images: torch.Tensor, dataset: str, plan: Plan) -> int:
+    """K of the plan's perturbation neighbourhoods: 2^toggles − 1, or with
+    ``authors_neighbourhoods`` the fewest of any batch (2^t − 1, t = min(batch rank, toggles));
+    one more with ``point_among_neighbours``."""
+    k = plan.measurement.neighbours
+    if plan.deviates("authors_neighbourhoods"):
+        for first in range(0, plan.point_indices.shape[0], AUTHORS_BATCH):
+            batch = normalize(_authors_batch(images, plan, first), dataset)
+            k = min(k, 2 ** released_toggles(batch, plan.measurement.toggles) - 1)
+    return k + plan.deviates("point_among_neighbours")
+
+
 def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch.Tensor], int]:
     """The paper's input probe: kNN among the points on raw 0–255 pixels, K = 2d."""
     from crlm_bench.geometry import knn
@@ -451,7 +508,8 @@ def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch
     d_fit = min(d, min(k, raw.shape[1]) - 1)
     idx = knn(raw, k)
     eps = coarser_eps(plan.dtype)  # integer pixel values: exact in float64
-    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method, eps), k
+    rescale = not plan.deviates("unscaled_fit")
+    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method, eps, rescale=rescale), k
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,7 +539,7 @@ def _row(
         "d": d,
         "d_clipped": clipped,
         "K": k,
-        "m": min(k, big_d) - d,
+        "m": max(0, min(k, big_d) - d),
         "underdetermined": k < n_coefficients(d),
         "points": int(stats["point_mapc"].shape[0]),
         "mapc": float(stats["point_mapc"].mean()),
@@ -587,12 +645,15 @@ def measure_profile(
             with atomic_write(id_file, "w") as fh:
                 json.dump(ids, fh)
 
-    k = measurement.neighbours
     sample = activations(model, probes, normalize(images[plan.point_indices[:1]].to(device), dataset))
     widths = {name: a.shape[1] for name, a in sample.items()}
+    k = neighbour_count(images, dataset, plan)
     dims, clipped = {}, {}
     for p in probes:
         dims[p.name], clipped[p.name] = dimension_for_fit(ids[p.name]["mean"], k, widths[p.name])
+        full = max(1, int(round(ids[p.name]["mean"])))
+        if plan.deviates("full_dim_zero") and full >= widths[p.name]:
+            dims[p.name], clipped[p.name] = full, False  # zero curvatures there (curvature_chunks)
 
     stats = curvature_chunks(
         model, probes, images, dataset, dims, widths, plan, workdir=workdir, progress=progress, report=report

@@ -377,3 +377,21 @@ def test_settings_are_frozen_and_hashable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         BASELINE.at = 3  # type: ignore[misc]
     assert len({BASELINE, Cell.parse(BASELINE.id)}) == 1
+
+
+def test_a_preset_is_its_settings_and_deviations_and_is_recognised() -> None:
+    from crlm_bench.experiment.cell import DEVIATIONS, PRESETS
+
+    plain = Measurement(points=200, toggles=7)
+    authors = plain.with_preset("authors")
+    assert authors.points == 200 and authors.toggles == 7  # the rest is kept
+    assert authors.precision == "float32" and authors.split == "train-augmented"
+    assert authors.deviations == tuple(sorted(PRESETS["authors"]["deviations"]))
+    assert set(authors.deviations) <= set(DEVIATIONS)
+    assert authors.preset == "authors" and plain.preset == ""
+    more = Measurement(deviations=("svd_fit",)).with_preset("authors")  # named twice: once
+    assert more.deviations == authors.deviations
+    partial = dataclasses.replace(authors, precision="float64")  # one setting differs: no preset
+    assert partial.preset == ""
+    with pytest.raises(ValueError, match="unknown preset 'theirs'; known: authors"):
+        plain.with_preset("theirs")

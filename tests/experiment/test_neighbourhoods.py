@@ -77,3 +77,47 @@ def test_neighbourhoods_span_an_affine_space_of_dimension_toggles(toggles):
     disp = nbs - image.flatten().double()
     s = torch.linalg.svdvals(disp)
     assert int((s > 1e-9 * s[0]).sum()) == toggles
+
+
+def exact_rank_batch(rank: int, n: int = 3, seed: int = 0, shape=(2, 12, 10)) -> torch.Tensor:
+    """``n`` float images whose every channel has exactly ``rank`` nonzero singular values."""
+    gen = torch.Generator().manual_seed(seed)
+    c, h, w = shape
+    left = torch.randn(n, c, h, rank, generator=gen, dtype=torch.float64)
+    right = torch.randn(n, c, rank, w, generator=gen, dtype=torch.float64)
+    return left @ right
+
+
+@pytest.mark.parametrize("toggles", [1, 3, 5])
+def test_the_released_neighbours_are_the_papers_subsets_where_every_image_has_the_batch_rank(toggles):
+    from crlm_bench.experiment.neighbourhoods import released_neighbourhoods
+
+    batch = exact_rank_batch(6)
+    theirs = released_neighbourhoods(batch.float(), toggles)
+    assert theirs.shape == (3, 2**toggles - 1, 2, 12, 10) and theirs.dtype == torch.float32
+    ours = perturbation_neighbourhoods(batch, toggles)  # float64, same subsets in the same order
+    assert torch.allclose(theirs.double(), ours, atol=1e-4 * float(batch.abs().max()))
+
+
+def test_the_released_neighbours_take_the_batch_rank_and_truncate_every_image_to_it():
+    from crlm_bench.experiment.neighbourhoods import released_neighbourhoods, released_toggles
+
+    batch = torch.cat([exact_rank_batch(8, 2, seed=1), exact_rank_batch(3, 1, seed=2)]).float()
+    assert released_toggles(batch, 10) == 3 and released_toggles(batch, 2) == 2
+    nbs = released_neighbourhoods(batch, 10)
+    assert nbs.shape[1] == 2**3 - 1
+    # every neighbour of a rank-8 image is built from its top 3 components only
+    u, s, vh = torch.linalg.svd(batch[0].double(), full_matrices=False)
+    top3 = (u[..., :3] * s[..., None, :3]) @ vh[..., :3, :]
+    last = nbs[0, -1].double()  # all three toggled: the top 3 − 3 = 0 components … nothing left
+    assert torch.allclose(last, torch.zeros_like(last), atol=1e-4)
+    first = nbs[0, 0].double()  # only the smallest of the three toggled
+    third = (u[..., 2:3] * s[..., None, 2:3]) @ vh[..., 2:3, :]
+    assert torch.allclose(first, top3 - third, atol=1e-3)
+
+
+def test_the_released_neighbours_refuse_integer_images():
+    from crlm_bench.experiment.neighbourhoods import released_neighbourhoods
+
+    with pytest.raises(ValueError, match="float tensor"):
+        released_neighbourhoods(random_image(0), 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from crlm_bench.experiment import probing
-from crlm_bench.experiment.cell import Measurement
+from crlm_bench.experiment.cell import DEVIATIONS, Measurement
 from crlm_bench.vision import datasets, models
 
 SMALL = Measurement(points=8, toggles=3, id_runs=2, id_samples=64, precision="float64")
@@ -243,3 +244,83 @@ def test_the_dimensionless_curvature_does_not_change_with_the_scale(scale):
     dimensionless = float(stats["point_mapc"][0] * stats["radius"][0])
     assert dimensionless == pytest.approx(float(base["point_mapc"][0] * base["radius"][0]), rel=1e-6)
     assert float(stats["resolution"][0]) == pytest.approx(float(base["resolution"][0]), rel=1e-6)
+
+
+@pytest.mark.parametrize("scale,collapses", [(1.0, False), (1e-3, False), (1e-6, True)])
+def test_the_released_float32_fit_cuts_the_curvature_of_a_small_neighbourhood(scale, collapses):
+    """unscaled_fit: pinv's relative cutoff sees linear columns ~ r and quadratic ones ~ r², so in
+    float32 a neighbourhood of radius 1e-8 loses its quadratic terms; rescaled, it keeps them."""
+    point, neighbours = _sphere_patch(1e-2, scale)
+    eps = probing.coarser_eps(torch.float32)
+    args = (point.float(), neighbours.float(), 2, "svd", eps)
+    kept = float(probing._fit(*args)["point_mapc"][0]) * scale
+    released = probing._fit(*args, rescale=False)
+    assert kept == pytest.approx(1 / 18, rel=0.02)  # the unit sphere in R^20, at every scale
+    assert (float(released["point_mapc"][0]) * scale < 1e-6) is collapses
+    assert bool(released["resolution"][0] < probing.RESOLUTION_MIN) is collapses  # the audit sees it
+
+
+def test_full_dim_zero_gives_zero_curvature_and_keeps_the_radius():
+    point, neighbours = _sphere_patch(1e-2)
+    stats = probing._fit(point, neighbours, None, "gram", probing.coarser_eps(torch.float64))
+    for field in ("point_mapc", *probing.INVARIANT_FIELDS, "resolution"):
+        assert float(stats[field][0]) == 0.0
+    fitted = probing._fit(point, neighbours, 2, "gram", probing.coarser_eps(torch.float64))
+    assert float(stats["radius"][0]) == float(fitted["radius"][0]) > 0
+
+
+TINY = Measurement(points=10, toggles=3, id_runs=1, id_samples=64, precision="float64")
+
+
+@pytest.mark.parametrize("deviation", sorted(DEVIATIONS))
+def test_each_deviation_alone_measures_a_profile(split, deviation):
+    model = models.build("vgg6_narrow", 10, 3, seed=0)
+    measurement = dataclasses.replace(TINY, deviations=(deviation,))
+    frame = probing.measure(model, models.probes(model), split, measurement)
+    default = probing.measure(model, models.probes(model), split, TINY)
+    latent = frame[frame["depth"] > 0]
+    assert latent["mapc"].notna().all() and (latent["mapc"] >= 0).all()
+    among = deviation == "point_among_neighbours"
+    assert (latent["K"] == TINY.neighbours + among).all()
+    if deviation in ("authors_neighbourhoods", "point_among_neighbours", "unscaled_fit", "svd_fit"):
+        assert not frame["mapc"].equals(default["mapc"])  # it changes what is measured
+    if deviation == "full_dim_zero":  # no probe here has d >= D: nothing changes
+        pd.testing.assert_frame_equal(frame, default)
+
+
+def test_full_dim_zero_zeroes_the_probes_whose_d_reaches_their_width(split, monkeypatch):
+    model = models.build("vgg6_narrow", 10, 3, seed=0)
+    probes = models.probes(model)
+    real = probing.intrinsic_dimensions
+
+    def huge_ids(*args, **kwargs):
+        ids = real(*args, **kwargs)
+        ids["linear"] = {**ids["linear"], "mean": 12.0}  # d = 12 >= D = 10 logits
+        return ids
+
+    monkeypatch.setattr(probing, "intrinsic_dimensions", huge_ids)
+    zeroed = probing.measure(model, probes, split, dataclasses.replace(TINY, deviations=("full_dim_zero",)))
+    clipped = probing.measure(model, probes, split, TINY)
+    last = zeroed[zeroed["probe"] == "linear"].iloc[0]
+    assert last["d"] == 12 and not last["d_clipped"] and last["m"] == 0
+    assert last["mapc"] == 0.0 and last["sff_norm_median"] == 0.0
+    ours = clipped[clipped["probe"] == "linear"].iloc[0]
+    assert ours["d_clipped"] and ours["d"] == 6 and ours["mapc"] > 0  # min(K = 7, D = 10) − 1
+    others = zeroed["probe"] != "linear"
+    pd.testing.assert_frame_equal(
+        zeroed[others].drop(columns="nmapc"), clipped[others].drop(columns="nmapc"), check_dtype=False
+    )
+
+
+def test_the_authors_preset_measures_the_released_way_whatever_the_chunking(split):
+    model = models.build("vgg6_narrow", 10, 3, seed=0)
+    probes = models.probes(model)
+    authors = TINY.with_preset("authors")
+    assert authors.precision == "float32" and authors.split == "train-augmented"
+    whole = probing.measure_profile(model, probes, split, authors)
+    pieces = probing.measure_profile(model, probes, split, authors, memory_bytes=1)  # one point a chunk
+    pd.testing.assert_frame_equal(whole.frame, pieces.frame)
+    pd.testing.assert_frame_equal(whole.points, pieces.points)
+    latent = whole.frame[whole.frame["depth"] > 0]
+    assert (latent["K"] <= TINY.neighbours + 1).all()  # 2^t − 1 with t <= toggles, and the point
+    assert latent["mapc"].notna().all()
