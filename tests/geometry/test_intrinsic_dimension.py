@@ -187,3 +187,77 @@ def test_distances_that_overflow_the_dtype_are_an_error_but_their_ratios_are_not
         knn(y, 59, return_distances=True)  # the farthest pairs are about 5e38 apart
     assert torch.equal(knn(y, 3), knn(y.double(), 3))
     assert twonn(y) == pytest.approx(twonn(x), rel=tol.FLOAT32_VS_FLOAT64_RTOL)
+
+
+# ---------------------------------------------------------------------------------------------
+# pins: each estimator's documented rule, computed again with numpy, on inputs where a neighbouring
+# rule (another default, another clamp, a centring of the wrong sign) gives another number
+
+
+def _twonn_by_hand(x: np.ndarray, fraction: float) -> float:
+    """TwoNN exactly as its docstring states it (steps 1-4), written with numpy."""
+    dist = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(dist, np.inf)
+    r = np.sort(dist, axis=1)[:, :2]
+    keep = (r[:, 0] > 0) & (r[:, 1] > r[:, 0])
+    mu = np.sort(r[keep, 1] / r[keep, 0])
+    n = len(mu)
+    n_fit = min(int(np.floor(fraction * n)), n - 2)  # the last two are never fitted
+    f = np.arange(1, n + 1) / n
+    xs, ys = np.log(mu[:n_fit]), -np.log1p(-f[:n_fit])
+    return float((xs * ys).sum() / (xs * xs).sum())
+
+
+@pytest.mark.parametrize(
+    "n,fraction",
+    [
+        (10, None),  # default 0.9: floor(9) > 10 - 2, so the clamp decides
+        (10, 1.0),  # the clamp alone
+        (40, None),  # default 0.9: floor(36) < 38, so the fraction decides
+        (40, 0.45),  # half the default gives another number
+        (300, None),
+    ],
+)
+def test_twonn_is_its_documented_rule_with_its_default_fraction_and_clamp(n, fraction):
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n, 6, generator=g, dtype=torch.float64) * torch.tensor([5.0, 3.0, 2.0, 1.0, 0.5, 0.1])
+    expected = _twonn_by_hand(x.numpy(), 0.9 if fraction is None else fraction)
+    got = twonn(x) if fraction is None else twonn(x, fraction=fraction)
+    assert got == pytest.approx(expected, rel=1e-12)
+    if fraction is None and n == 40:
+        assert abs(got - _twonn_by_hand(x.numpy(), 0.45)) > 1e-3 * got  # the default matters here
+
+
+def _pca_by_hand(x: np.ndarray, variance: float) -> int:
+    """The PCA dimension as documented: standardised features (constant ones left at zero), then
+    the fewest components whose cumulative explained variance exceeds ``variance``."""
+    x = x - x.mean(0)
+    std = x.std(0, ddof=1)
+    x = x / np.where(std > 0, std, 1.0)
+    eig = np.sort(np.linalg.eigvalsh(x.T @ x))[::-1].clip(min=0)
+    if eig.sum() == 0:
+        return 0
+    return int(np.argmax(np.cumsum(eig) / eig.sum() > variance)) + 1
+
+
+@pytest.mark.parametrize("case", ["plain", "constant feature", "far from the origin", "all constant"])
+@pytest.mark.parametrize("variance", [0.5, 0.9])
+def test_pca_dimension_of_degenerate_inputs_is_its_documented_rule(case, variance):
+    g = torch.Generator().manual_seed(7)
+    mix = torch.tensor(
+        [[1.0, 0.8, 0.0, 0.0], [0.0, 0.6, 0.3, 0.0], [0.0, 0.0, 1.0, 0.2], [0.0, 0.0, 0.0, 1.0]]
+    )
+    x = torch.randn(400, 4, generator=g, dtype=torch.float64) @ mix.double()
+    if case == "constant feature":
+        x = torch.cat([x, torch.full((400, 1), 3.0, dtype=torch.float64)], 1)
+    elif case == "far from the origin":
+        x = x + 1e6
+    elif case == "all constant":
+        x = torch.full((400, 4), -2.5, dtype=torch.float64)
+    expected = _pca_by_hand(x.numpy(), variance)
+    assert pca_dimension(x, variance) == expected
+    if case == "all constant":
+        assert expected == 0
+    else:  # the constant feature and the offset change nothing
+        plain = torch.randn(400, 4, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+        assert expected == _pca_by_hand((plain @ mix.double()).numpy(), variance)
