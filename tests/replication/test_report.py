@@ -9,6 +9,7 @@ module (``written``), and other reports skip them where they are not the subject
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -134,6 +135,20 @@ def test_robust_column_reports_a_changed_verdict(tmp_path):
     assert row["result"] == "✓" and row["robust"] == "no: sff ✗"
     assert "paper" not in row  # no verdict has a paper value: no paper column
     assert R.robustness_label(verdicts[0], verdicts) == "no (sff/knn-input ✗)"  # the claim section's
+    assert R.check_report(tmp_path) == []
+
+
+def test_a_verdict_table_too_wide_for_a_screen_is_two_tables_read_back_as_one(tmp_path):
+    results = [cases.make_result(cases.PAPER_LIKE, sff=[0.05] * 10, sff_input=0.05)]
+    long = "a-network-with-a-very-long-group-name-s0+1+2+3+4+5-e200"
+    verdicts = [dataclasses.replace(v, group=long) for v in C.evaluate_all(results, claims=["profile-shape"])]
+    R.write_report(tmp_path, verdicts, results, budget=None, settings={}, figures=False)
+    section = (tmp_path / "report.md").read_text(encoding="utf-8").split("## Verdicts")[1].split("\n## ")[0]
+    heads = [line for line in section.splitlines() if line.startswith("| claim")]
+    assert len(heads) == 2 and "robust" not in heads[0] and "| robust" in heads[1]
+    assert all(len(line) <= R.MAX_LINE for line in section.splitlines() if line.startswith("|"))
+    (row,) = R.load_report(tmp_path).verdict_table()
+    assert (row["group"], row["result"], row["robust"]) == (long, "✓", "no: sff ✗")
     assert R.check_report(tmp_path) == []
 
 

@@ -345,7 +345,16 @@ def _verdict_section(verdicts: Sequence[Verdict], datasets: set[str]) -> list[st
     headers, rows = verdict_rows(verdicts, datasets)
     if not rows:
         return [*lines, "(no verdicts: no claim could form a group)", ""]
-    lines += [_table([row for _, row in rows], headers, clip=MAX_LINE), ""]  # read back whole: no cut
+    body = [row for _, row in rows]
+    whole = _table(body, headers, clip=MAX_LINE)  # read back whole: no cut
+    if max(len(line) for line in whole.splitlines()) <= MAX_LINE or "robust" not in headers:
+        lines += [whole, ""]
+    else:  # too wide for a screen: the robustness in a second table, row for row the same verdicts
+        keep = [i for i, h in enumerate(headers) if h != "robust"]
+        aside = [headers.index(h) for h in ("claim", "group", "robust")]
+        for columns in (keep, aside):
+            picked = [[row[i] for i in columns] for row in body]
+            lines += [_table(picked, [headers[i] for i in columns], clip=MAX_LINE), ""]
     notes = []
     if len(datasets) == 1:
         notes.append(f"All groups are on **{next(iter(datasets))}**; the table leaves the dataset out.")

@@ -143,23 +143,33 @@ def load_report(directory: str | Path) -> LoadedReport:
 
 def verdict_table(markdown: str) -> list[dict[str, str]]:
     """The rows of the verdict table of a ``report.md`` as dicts keyed by its header (the columns
-    of :data:`~crlm_bench.replication.report.markdown.VERDICT_HEADERS` it has)."""
+    of :data:`~crlm_bench.replication.report.markdown.VERDICT_HEADERS` it has). A table too wide
+    for a screen is written as two, row for row the same verdicts (the second with the robustness):
+    their rows are merged."""
     lines = markdown.splitlines()
     try:
         start = lines.index(VERDICTS_HEADING)
     except ValueError:
         return []
-    table = []
+    tables: list[list[str]] = [[]]
     for line in lines[start + 1 :]:
         if line.startswith("|"):
-            table.append(line)
-        elif table or line.startswith("#"):
+            tables[-1].append(line)
+        elif not line.strip() and tables[-1]:
+            tables.append([])  # a blank line ends a table; another may follow
+        elif line.startswith("#") or (line.strip() and tables[0]):
             break
-    if len(table) < 2:
+    tables = [t for t in tables if len(t) >= 2]
+    if not tables:
         return []
 
     def cells(line: str) -> list[str]:
         return [uncell(c) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
 
-    headers = cells(table[0])
-    return [dict(zip(headers, cells(line))) for line in table[2:]]  # after header and separator
+    rows = [dict(zip(cells(tables[0][0]), cells(line))) for line in tables[0][2:]]  # after the separator
+    for table in tables[1:]:
+        if len(table) - 2 != len(rows):
+            break
+        for row, line in zip(rows, table[2:]):
+            row.update(zip(cells(table[0]), cells(line)))
+    return rows
