@@ -77,9 +77,13 @@ def perturbation_neighbourhoods(
     return x[:, None] - removed
 
 
-def released_neighbourhoods(batch: torch.Tensor, toggles: int = 10) -> torch.Tensor:
+def released_neighbourhoods(
+    batch: torch.Tensor, toggles: int = 10, *, image: int | None = None
+) -> torch.Tensor:
     """The released code's neighbours of a batch of *normalised* images ``(B, C, H, W)``:
-    ``(B, 2^t − 1, C, H, W)`` in the batch's dtype, t = min(batch rank, ``toggles``).
+    ``(B, 2^t − 1, C, H, W)`` in the batch's dtype, t = min(batch rank, ``toggles``); with
+    ``image``, those of that image of the batch only, ``(1, 2^t − 1, C, H, W)`` (the rank is still
+    the batch's).
 
     The batch rank is the smallest number of singular values above ``max(s) · max(B, C, H, W) ·
     eps`` over every image and channel (at least 1); every neighbour is rebuilt from that many
@@ -92,9 +96,10 @@ def released_neighbourhoods(batch: torch.Tensor, toggles: int = 10) -> torch.Ten
     t = min(rank, toggles)
     keep = torch.ones(2**t - 1, rank, dtype=s.dtype, device=s.device)
     keep[:, rank - t :] = 1 - subset_masks(t, dtype=s.dtype, device=s.device).flip(-1)
-    kept = s[..., :rank]  # (B, C, rank)
-    scaled = kept[:, None] * keep[None, :, None, :]  # (B, M, C, rank)
-    return torch.einsum("bchr,bmcr,bcrw->bmchw", u[..., :rank], scaled, vh[..., :rank, :])
+    chosen = slice(None) if image is None else slice(image, image + 1)  # rebuild only what is asked
+    u, s, vh = u[chosen, ..., :rank], s[chosen, ..., :rank], vh[chosen, ..., :rank, :]
+    scaled = s[:, None] * keep[None, :, None, :]  # (B, M, C, rank)
+    return torch.einsum("bchr,bmcr,bcrw->bmchw", u, scaled, vh)
 
 
 def released_toggles(batch: torch.Tensor, toggles: int = 10) -> int:

@@ -175,7 +175,12 @@ class Plan:
 
     @property
     def method(self) -> str:
-        return "svd" if "svd_fit" in self.measurement.deviations else "gram"
+        return "svd" if self.deviates("svd_fit") else "gram"
+
+    @property
+    def rescale(self) -> bool:
+        """Whether fits are rescaled before squaring (not with ``unscaled_fit``)."""
+        return not self.deviates("unscaled_fit")
 
     def deviates(self, name: str) -> bool:
         return name in self.measurement.deviations
@@ -448,8 +453,7 @@ def curvature_chunks(
             around = [nb.to(plan.dtype) for _, nb in parts]
             del parts
             d = None if dims[probe.name] >= widths[probe.name] else dims[probe.name]  # full_dim_zero only
-            rescale = not plan.deviates("unscaled_fit")
-            stats[probe.name] = _fit(centre, around, d, plan.method, eps, rescale=rescale)
+            stats[probe.name] = _fit(centre, around, d, plan.method, eps, rescale=plan.rescale)
             del centre, around
         if workdir is not None:
             record = {
@@ -479,8 +483,8 @@ def _point_and_neighbours(images: torch.Tensor, dataset: str, plan: Plan, positi
         return normalize(torch.cat([raw.to(torch.float64), nbs[0]]).to(plan.device), dataset)
     first = position - position % AUTHORS_BATCH
     batch = normalize(_authors_batch(images, plan, first).to(plan.device), dataset)  # float32
-    nbs = released_neighbourhoods(batch, plan.measurement.toggles)[position - first]
-    return torch.cat([batch[position - first : position - first + 1], nbs])
+    nbs = released_neighbourhoods(batch, plan.measurement.toggles, image=position - first)
+    return torch.cat([batch[position - first : position - first + 1], nbs[0]])
 
 
 def _authors_batch(images: torch.Tensor, plan: Plan, first: int) -> torch.Tensor:
@@ -508,8 +512,7 @@ def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch
     d_fit = min(d, min(k, raw.shape[1]) - 1)
     idx = knn(raw, k)
     eps = coarser_eps(plan.dtype)  # integer pixel values: exact in float64
-    rescale = not plan.deviates("unscaled_fit")
-    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method, eps, rescale=rescale), k
+    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method, eps, rescale=plan.rescale), k
 
 
 # --------------------------------------------------------------------------------------------

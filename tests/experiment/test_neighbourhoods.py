@@ -97,6 +97,8 @@ def test_the_released_neighbours_are_the_papers_subsets_where_every_image_has_th
     assert theirs.shape == (3, 2**toggles - 1, 2, 12, 10) and theirs.dtype == torch.float32
     ours = perturbation_neighbourhoods(batch, toggles)  # float64, same subsets in the same order
     assert torch.allclose(theirs.double(), ours, atol=1e-4 * float(batch.abs().max()))
+    one = released_neighbourhoods(batch.float(), toggles, image=1)  # one image, the batch's rank
+    assert one.shape == (1, *theirs.shape[1:]) and torch.allclose(one[0], theirs[1], rtol=1e-5, atol=1e-4)
 
 
 def test_the_released_neighbours_take_the_batch_rank_and_truncate_every_image_to_it():
