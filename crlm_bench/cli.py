@@ -609,7 +609,7 @@ def _grid(args: argparse.Namespace) -> int:
         return 0
     rows = [
         [
-            c["id"],
+            c["id"] + (f" [{c['change']}]" if c["change"] else ""),
             c["key"][:12],
             c["training_key"][:12],
             c["profile"],

@@ -165,6 +165,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     per_model: list[pytest.Item] = []
     per_dataset: list[pytest.Item] = []
     spread = config.getvalue("dist") not in (None, "no")  # only xdist gains from the order
+    # a budget without measurement changes has no attribution test: deselected, not skipped
+    unchanged = [i for i in items if _ATTRIBUTION in getattr(i, "fixturenames", ()) and not _item_groups(i)]
+    if unchanged:
+        config.hook.pytest_deselected(items=unchanged)
+        items[:] = [i for i in items if i not in unchanged]
     for item in items:
         target = per_model
         for kind, group in _item_groups(item):
@@ -175,12 +180,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = per_model + per_dataset  # one process: each file's tests together, as collected
 
 
+#: the attribution test's fixture (crlm_bench.replication.grid.ATTRIBUTION_KIND; a test checks they agree)
+_ATTRIBUTION = "attribution"
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from crlm_bench.replication.budgets import get_budget
-    from crlm_bench.replication.claims import GROUP_KINDS
-    from crlm_bench.replication.grid import groups_of
+    from crlm_bench.replication.grid import TEST_KINDS, groups_of
 
-    wanted = [name for name in GROUP_KINDS if name in metafunc.fixturenames]
+    wanted = [name for name in TEST_KINDS if name in metafunc.fixturenames]
     if not wanted:
         return
     groups = groups_of(get_budget(budget_of(metafunc.config)))
@@ -339,10 +347,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 def _item_groups(item: pytest.Item) -> list:
     """The (kind, Group) parameters a claim test item was given by pytest_generate_tests."""
-    from crlm_bench.replication.claims import GROUP_KINDS
+    from crlm_bench.replication.grid import TEST_KINDS
 
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return [(kind, params[kind]) for kind in GROUP_KINDS if kind in params]
+    # a kind the budget has no group of is parametrized with an empty set: no Group, no cells
+    return [(kind, params[kind]) for kind in TEST_KINDS if hasattr(params.get(kind), "cells")]
 
 
 WHOLE_NAMES_PLUGIN = "crlm-bench-whole-names"

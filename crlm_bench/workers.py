@@ -64,11 +64,10 @@ def worker_group(kind: str, group: Any) -> str:
 def xdist_groups(budget: str) -> dict[str, str]:
     """Worker group of every claim test parameter id of ``budget`` (the text in a node id's [])."""
     from crlm_bench.replication.budgets import get_budget
-    from crlm_bench.replication.claims import GROUP_KINDS
-    from crlm_bench.replication.grid import groups_of
+    from crlm_bench.replication.grid import TEST_KINDS, groups_of
 
     groups = groups_of(get_budget(budget))
-    return {g.id: worker_group(kind, g) for kind in GROUP_KINDS for g in groups[kind]}
+    return {g.id: worker_group(kind, g) for kind in TEST_KINDS for g in groups[kind]}
 
 
 def claim_group_scheduler(config: Any, log: Any) -> Any:

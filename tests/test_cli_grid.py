@@ -11,7 +11,7 @@ from crlm_bench import cli
 from crlm_bench.experiment.store import MANIFEST, Store
 from crlm_bench.replication.budgets import get_budget
 
-BUDGET = "smoke"  # 12 cells, 8 training runs (the checkpoint series shares one)
+BUDGET = "smoke"  # 12 claim cells and each measured again under `authors`, 8 training runs
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,9 @@ def test_json_reports_the_stored_profile_and_training_run_and_counts_the_rest(ca
         assert row["training_stored"] == (row["training_key"] == series_key)
         assert row["training"] == ("stored" if row["training_stored"] else "missing")
     runs = {c.training.key for c in cells}
-    # the profiled cell's run is not needed; the series' run is stored: the others are to compute
-    to_train = runs - {series_key, cells[0].training.key}
+    # the series' run is stored; the profiled cell's run is still needed (its authors twin is not
+    # stored): the others are to compute
+    to_train = runs - {series_key}
     assert doc["counts"] == {
         "cells": len(cells),
         "stored": 1,
@@ -87,15 +88,16 @@ def test_json_reports_the_stored_profile_and_training_run_and_counts_the_rest(ca
         "training_runs_stored": 1,
         "training_runs_to_compute": len(to_train),
     }
-    assert (len(cells), len(runs), len(to_train)) == (12, 8, 6)
+    assert (len(cells), len(runs), len(to_train)) == (24, 8, 7)
+    assert sum(bool(c["change"]) for c in doc["cells"]) == 12
 
 
 def test_the_thread_count_that_made_each_artefact_is_listed(capsys, store, cells):
     """The series' run predates the record (no threads in its meta); the profile says 3."""
-    rows = {c["id"]: c for c in listed(capsys, store)["cells"]}
-    assert rows[cells[0].id]["profile_threads"] == 3
+    rows = {c["key"]: c for c in listed(capsys, store)["cells"]}
+    assert rows[cells[0].key]["profile_threads"] == 3
     assert all(r["training_threads"] is None for r in rows.values())
-    assert all(r["profile_threads"] is None for i, r in rows.items() if i != cells[0].id)
+    assert all(r["profile_threads"] is None for k, r in rows.items() if k != cells[0].key)
     code, out = grid(capsys, "--list", "--store", str(store.root))
     assert code == 0 and "threads (train/profile)" in out
     assert re.search(re.escape(cells[0].id) + r" .*\| -/3 +\|", out)
@@ -109,7 +111,9 @@ def test_list_shows_a_row_per_cell_and_the_summary_line(capsys, store, cells):
         parts = [p.strip() for p in line.strip().strip("|").split("|")]
         if len(parts) == 9 and parts[0] in {c.id for c in cells}:
             rows[parts[0]] = parts
-    assert list(rows) == [c.id for c in cells]
+    claim_cells = get_budget(BUDGET).claim_cells()
+    assert list(rows) == [c.id for c in claim_cells]  # a changed cell's row is "ID [change]"
+    assert sum(f"{c.id} [authors]" in out for c in claim_cells) == len(claim_cells)
     first = rows[cells[0].id]
     assert first[1] == cells[0].key[:12] and first[2] == cells[0].training.key[:12]
     assert first[3] == "stored"
@@ -122,7 +126,7 @@ def test_list_shows_a_row_per_cell_and_the_summary_line(capsys, store, cells):
         "-/-",  # nothing of it stored, so no thread count
     ]
     assert (
-        "12 cells: 1 stored, 11 to compute; 6 distinct training runs to compute (8 in the budget, 1 stored)"
+        "24 cells: 1 stored, 23 to compute; 7 distinct training runs to compute (8 in the budget, 1 stored)"
         in out
     )
 
@@ -130,7 +134,7 @@ def test_list_shows_a_row_per_cell_and_the_summary_line(capsys, store, cells):
 def test_an_empty_or_absent_store_has_everything_to_compute(capsys, tmp_path, cells):
     code, out = grid(capsys, "--list", "--store", str(tmp_path / "nothing-here"))
     assert code == 0
-    assert re.search(r"12 cells: 0 stored, 12 to compute; 8 distinct training runs to compute", out)
+    assert re.search(r"24 cells: 0 stored, 24 to compute; 8 distinct training runs to compute", out)
     assert not (tmp_path / "nothing-here").exists()  # a listing creates nothing
 
 

@@ -9,7 +9,7 @@ import pytest
 from crlm_bench import cli
 from crlm_bench.experiment.store import Store, save_frame
 from crlm_bench.replication.budgets import get_budget
-from crlm_bench.replication.grid import groups_of
+from crlm_bench.replication.grid import ATTRIBUTION_KIND, groups_of
 
 BUDGET = "smoke"
 COLUMNS = [
@@ -176,7 +176,10 @@ def test_a_missing_budget_cell_names_its_claim_test_and_its_profile_command(caps
     untrained = next(c for c in cells if c.training.recipe == "untrained")
     code, _, _ = show(capsys, untrained.id, "--budget", BUDGET, "--store", str(store.root))
     assert code == 1
-    (group,) = [g for gs in groups_of(get_budget(BUDGET)).values() for g in gs if untrained in g.cells]
+    groups = groups_of(get_budget(BUDGET))
+    (group,) = [
+        g for kind, gs in groups.items() if kind != ATTRIBUTION_KIND for g in gs if untrained in g.cells
+    ]
     assert f"pytest claims/ --budget {BUDGET} --store {store.root} -k {group.id}" in caplog.text
     assert f"crlm-bench profile {untrained.id} --points 8 --toggles 3" in caplog.text
 

@@ -66,6 +66,7 @@ __all__ = [
     "PRECISIONS",
     "INPUT_PROBES",
     "MAX_TOGGLES",
+    "MEASUREMENT_CHANGES",
     "Training",
     "Measurement",
     "Cell",
@@ -125,6 +126,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
     },
 }
+
+#: Single changes of a measurement that an attribution compares with the faithful default
+#: (:meth:`Measurement.changed`): float32 fits alone, each deviation alone, each preset whole.
+MEASUREMENT_CHANGES = ("float32", *DEVIATIONS, *PRESETS)
 
 #: The paper toggles subsets of the 10 smallest nonzero singular values of each channel.
 MAX_TOGGLES = 10
@@ -395,6 +400,17 @@ class Measurement:
         settings = dict(PRESETS[name])
         deviations = (*self.deviations, *(d for d in settings.pop("deviations") if d not in self.deviations))
         return dataclasses.replace(self, **settings, deviations=deviations)
+
+    def changed(self, change: str) -> Measurement:
+        """This measurement with one change of :data:`MEASUREMENT_CHANGES`: ``"float32"`` (the
+        fits' precision), a deviation's name (added to those already named) or a preset's."""
+        if change == "float32":
+            return dataclasses.replace(self, precision="float32")
+        if change in PRESETS:
+            return self.with_preset(change)
+        if change in DEVIATIONS:
+            return dataclasses.replace(self, deviations=tuple(dict.fromkeys((*self.deviations, change))))
+        raise ValueError(f"unknown measurement change {change!r}; known: {', '.join(MEASUREMENT_CHANGES)}")
 
     @property
     def preset(self) -> str:

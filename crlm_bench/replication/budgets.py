@@ -17,12 +17,22 @@ Which cells each claim test compares is :mod:`crlm_bench.replication.grid`'s bus
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from crlm_bench.experiment.cell import UNTRAINED, Cell, Measurement, Training
 from crlm_bench.registry import Registry
 
-__all__ = ["BUDGETS", "CPU_EPOCHS", "CPU_OVERRIDES", "MEASUREMENTS", "Budget", "budget_names", "get_budget"]
+__all__ = [
+    "ATTRIBUTION_SEED",
+    "BUDGETS",
+    "CPU_EPOCHS",
+    "CPU_OVERRIDES",
+    "MEASUREMENTS",
+    "Budget",
+    "budget_names",
+    "get_budget",
+]
 
 #: Measurement sizes of each budget.
 MEASUREMENTS: dict[str, Measurement] = {
@@ -44,14 +54,58 @@ class Budget:
     cells: tuple[Cell, ...]
     checkpoint_runs: tuple[tuple[Cell, ...], ...] = field(default=())
     caveat: str = ""
+    #: measurement changes (:data:`~crlm_bench.experiment.cell.MEASUREMENT_CHANGES`) under which
+    #: every claim is evaluated again on the seed-0 cells of its groups: the report's attribution
+    changes: tuple[str, ...] = ()
+    #: cells measured beside the claims to show a mechanism (the report's attribution section),
+    #: under the default measurement and under each of ``demonstration_changes``
+    demonstrations: tuple[Cell, ...] = ()
+    demonstration_changes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for change in (*self.changes, *self.demonstration_changes):
+            Measurement().changed(change)  # an unknown change: ValueError naming the known ones
+
+    def claim_cells(self) -> tuple[Cell, ...]:
+        """The cells the claims compare (each once), in grid order."""
+        return _unique((*self.cells, *(c for run in self.checkpoint_runs for c in run)))
+
+    def attribution_cells(self) -> tuple[tuple[str, Cell, Cell], ...]:
+        """(change, default cell, changed cell) for every measurement change the budget compares:
+        each seed-0 claim cell under each of :attr:`changes`, each demonstration under each of
+        :attr:`demonstration_changes`."""
+        out = [
+            (change, cell, dataclasses.replace(cell, measurement=cell.measurement.changed(change)))
+            for change in self.changes
+            for cell in self.claim_cells()
+            if cell.training.seed == ATTRIBUTION_SEED
+        ]
+        out += [
+            (change, cell, dataclasses.replace(cell, measurement=cell.measurement.changed(change)))
+            for cell in self.demonstrations
+            for change in self.demonstration_changes
+        ]
+        return tuple(out)
 
     def all_cells(self) -> tuple[Cell, ...]:
-        seen, out = set(), []
-        for cell in (*self.cells, *(c for run in self.checkpoint_runs for c in run)):
-            if cell.key not in seen:
-                seen.add(cell.key)
-                out.append(cell)
-        return tuple(out)
+        """Every cell the budget measures: the claims', the demonstrations' and the changed ones."""
+        changed = (c for _, _, c in self.attribution_cells())
+        return _unique((*self.claim_cells(), *self.demonstrations, *changed))
+
+
+def _unique(cells) -> tuple[Cell, ...]:
+    seen, out = set(), []
+    for cell in cells:
+        if cell.key not in seen:
+            seen.add(cell.key)
+            out.append(cell)
+    return tuple(out)
+
+
+#: The seed whose cells an attribution measures again under each change (one seed: the changes
+#: cost a profile per cell; the default's seed-0 verdict is formed beside them to compare like
+#: with like).
+ATTRIBUTION_SEED = 0
 
 
 BUDGETS: Registry[Budget] = Registry("budget")
@@ -120,6 +174,7 @@ def _smoke() -> Budget:
         tuple(base + recipes),
         (_checkpoints(series, (1, 2, 3, 4, 5)),),
         caveat="Machinery only: synthetic images, tiny networks, one epoch. These verdicts mean nothing.",
+        changes=("authors",),
     )
 
 
@@ -155,6 +210,11 @@ def _cpu() -> Budget:
         overrides=CPU_OVERRIDES,
     )
     series = base[0]  # vgg6_narrow baseline: checkpoints along its run
+    # the untrained paper architecture whose late probes the authors' numerics collapse (no
+    # training; 100 points: the collapse is a property of each probe, not of the sample)
+    demonstration = _cells(
+        ["fashion-mnist"], ["vgg16"], [UNTRAINED], epochs=None, measurement=dataclasses.replace(m, points=100)
+    )
     return Budget(
         "cpu",
         "Fashion-MNIST, four small networks, all recipes on vgg6_narrow, on a 2-core CPU",
@@ -168,6 +228,9 @@ def _cpu() -> Budget:
             "5000 points with 1023 neighbours). Read the verdicts as indicative only; each carries the "
             "95 % interval over its seeds and points."
         ),
+        changes=("authors",),
+        demonstrations=tuple(demonstration),
+        demonstration_changes=("float32", "unscaled_fit", "authors"),
     )
 
 

@@ -5,7 +5,9 @@ A group kind (:data:`~crlm_bench.replication.claims.GROUP_KINDS`) is a claim tes
 and baseline cells), ``dataset_models`` (a dataset's baseline models), ``checkpoint_run`` (the
 checkpoints of one training run) and ``recipe_set`` (a model's recipes). Each claim says which kind
 it is judged on (``Claim.group_kind``); :data:`~crlm_bench.replication.claims.CLAIM_GROUPS` lists
-them.
+them. One more kind, ``attribution``, is no claim's: a cell under its default measurement and under
+one measurement change (:meth:`Budget.attribution_cells`), the parameter of the attribution test
+(:mod:`crlm_bench.replication.attribution`). :data:`TEST_KINDS` lists every kind.
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ from crlm_bench.replication.claims import (
 )
 from crlm_bench.replication.claims.intervals import pooled_id
 
-__all__ = ["Group", "evaluate_budget", "evaluate_group", "groups_of"]
+__all__ = ["ATTRIBUTION_KIND", "TEST_KINDS", "Group", "evaluate_budget", "evaluate_group", "groups_of"]
+
+#: The group kind of an attribution test: a cell under the default measurement and under a change.
+ATTRIBUTION_KIND = "attribution"
+#: Every kind of test parameter: the claims' group kinds and the attribution's.
+TEST_KINDS = (*GROUP_KINDS, ATTRIBUTION_KIND)
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ def groups_of(budget: Budget) -> dict[str, list[Group]]:
     group is named by its seeds (``…-baseline-s0+1+2-e8``)."""
     final = [c for c in budget.cells if c.at == c.training.epochs]
     trained = [c for c in final if c.training.recipe != UNTRAINED]
-    out: dict[str, list[Group]] = {name: [] for name in GROUP_KINDS}
+    out: dict[str, list[Group]] = {name: [] for name in TEST_KINDS}
     networks: dict[tuple, list[Cell]] = defaultdict(list)
     for c in trained:
         networks[_network(c)].append(c)
@@ -80,6 +87,10 @@ def groups_of(budget: Budget) -> dict[str, list[Group]]:
         t = run[0].training
         run_id = f"{t.dataset}-{t.model}-{t.recipe}-s{t.seed}-checkpoints"
         out["checkpoint_run"].append(Group(run_id, tuple(run), "checkpoint_run"))
+    out[ATTRIBUTION_KIND] = [
+        Group(f"{cell.id}-{change}", (cell, changed), ATTRIBUTION_KIND)
+        for change, cell, changed in budget.attribution_cells()
+    ]
     return out
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "CHECKPOINT_SLOPE",
     "MAPC_PROFILES",
     "UNTRAINED_LAST_PROBE",
+    "UNTRAINED_VGG_COLLAPSE",
     "REGULARISERS",
     "is_paper_cell",
     "paper_point",
@@ -234,6 +235,10 @@ UNTRAINED_LAST_PROBE: dict[tuple[str, str], PaperValue] = {
     ("cifar10", "resnet50"): PaperValue(1e-10, _UNTRAINED_SOURCE, "≈"),
     ("cifar10", "resnet101"): PaperValue(1e-10, _UNTRAINED_SOURCE, "≈"),
 }
+
+#: The untrained VGGs' collapse in the same figure (VGG13/16/19): MAPC between these bounds from
+#: this relative depth on, the last probe 0 or about 1e-13 (drawn beside the authors' preset).
+UNTRAINED_VGG_COLLAPSE = (0.67, (1e-11, 1e-8), _UNTRAINED_SOURCE)
 
 # ---------------------------------------------------------------------------------------------
 # figure mapc_reg (ResNet50 on CIFAR-10)

@@ -69,11 +69,15 @@ def _cell_at(cell: Cell, setting: Setting) -> Cell:
 
 
 def at_setting(budget: Budget, setting: Setting) -> Budget:
-    """``budget`` with every cell measured at ``setting`` (its training runs unchanged)."""
+    """``budget`` with every claim cell measured at ``setting`` (its training runs unchanged),
+    without its attribution: the stability of the verdicts is asked of the default measurement."""
     return dataclasses.replace(
         budget,
         cells=tuple(_cell_at(c, setting) for c in budget.cells),
         checkpoint_runs=tuple(tuple(_cell_at(c, setting) for c in run) for run in budget.checkpoint_runs),
+        changes=(),
+        demonstrations=(),
+        demonstration_changes=(),
     )
 
 
@@ -91,7 +95,7 @@ def measure_settings(
     out = {}
     for i, setting in enumerate(settings, 1):
         b = at_setting(budget, setting)
-        cells = b.all_cells()
+        cells = b.claim_cells()
         for j, cell in enumerate(cells, 1):
             progress(f"setting {i}/{len(settings)} ({setting.label}): cell {j}/{len(cells)} {cell.id}")
             ensure_profile(cell, store, ctx)

@@ -22,9 +22,10 @@ from crlm_bench.experiment.cell import Cell
 from crlm_bench.experiment.pipeline import PROFILE_KIND, TRAINING_KIND, stored_points, stored_profile
 from crlm_bench.experiment.store import Store
 from crlm_bench.replication import report
+from crlm_bench.replication.attribution import evaluate_attribution
 from crlm_bench.replication.budgets import Budget, budget_names, get_budget
 from crlm_bench.replication.claims import CellResult, Verdict
-from crlm_bench.replication.grid import Group, evaluate_budget, groups_of
+from crlm_bench.replication.grid import ATTRIBUTION_KIND, Group, evaluate_budget, groups_of
 
 __all__ = [
     "KEY_PREFIX_MIN",
@@ -38,6 +39,7 @@ __all__ = [
     "is_key_prefix",
     "report_settings",
     "smallest_group",
+    "stored_attribution",
     "write_budget_report",
 ]
 
@@ -102,10 +104,41 @@ def write_budget_report(
     budget: str,
     store_root: str | Path,
 ) -> Path:
-    """Write the report of ``verdicts`` over ``results`` to ``directory`` and return it."""
+    """Write the report of ``verdicts`` over ``results`` to ``directory`` and return it, with the
+    attribution of those verdicts and the budget's demonstrations as far as the store holds them
+    (:func:`stored_attribution`)."""
     settings = report_settings(budget, store_root, results)
-    report.write_report(directory, verdicts, results, budget=budget, settings=settings)
+    extra, demonstrations = stored_attribution(budget, Store(store_root), verdicts)
+    report.write_report(
+        directory,
+        [*verdicts, *extra],
+        results,
+        budget=budget,
+        settings=settings,
+        demonstrations=demonstrations,
+    )
     return Path(directory)
+
+
+def stored_attribution(
+    budget: str | Budget, store: Store, verdicts: Sequence[Verdict]
+) -> tuple[list[Verdict], list[tuple[str, CellResult]]]:
+    """The seed-0 attribution verdicts (:func:`~crlm_bench.replication.attribution.evaluate_attribution`)
+    of the claim groups that ``verdicts`` judge, and each stored demonstration cell with its change
+    ("" for the default measurement), from what ``store`` holds; a budget that is not registered
+    (a hand-made one) has none."""
+    if isinstance(budget, str):
+        if budget not in budget_names():
+            return [], []
+        budget = get_budget(budget)
+    results = StoredResults(store)
+    judged = {(v.claim, v.group) for v in verdicts}
+    extra = [v for v in evaluate_attribution(budget, results) if (v.claim, v.group) in judged]
+    demonstrations = []
+    for cell in budget.demonstrations:
+        shown = [("", cell)] + [(ch, c) for ch, d, c in budget.attribution_cells() if d.key == cell.key]
+        demonstrations += [(change, r) for change, c in shown if (r := results(c)) is not None]
+    return extra, demonstrations
 
 
 def grid_status(budget: Budget, store: Store) -> tuple[list[dict], dict[str, int]]:
@@ -125,6 +158,7 @@ def grid_status(budget: Budget, store: Store) -> tuple[list[dict], dict[str, int
         return "stored" if found == "complete" else found
 
     series = {c.key for run in budget.checkpoint_runs for c in run}
+    changes = {changed.key: change for change, _, changed in budget.attribution_cells()}
     cells = []
     for c in budget.all_cells():
         t, m = c.training, c.measurement
@@ -148,6 +182,8 @@ def grid_status(budget: Budget, store: Store) -> tuple[list[dict], dict[str, int
                 "epochs": t.epochs,
                 "at": c.at,
                 "checkpoint_series": c.key in series,
+                # the measurement change this cell is measured under for the attribution ("": none)
+                "change": changes.get(c.key, ""),
                 "points": m.points,
                 "toggles": m.toggles,
                 "neighbours": m.neighbours,
@@ -243,7 +279,7 @@ def find_stored_profile(store: Store, prefix: str) -> Cell:
 def budget_cell(budget: Budget, cell_id: str) -> Cell:
     """The cell of ``budget`` whose id is ``cell_id``. Raises :class:`LookupError` naming the
     closest id and listing the budget's cells when it has none."""
-    cells = budget.all_cells()
+    cells = budget.claim_cells()
     for cell in cells:
         if cell.id == cell_id:
             return cell
@@ -262,7 +298,11 @@ def smallest_group(budget: Budget, cell: Cell) -> Group | None:
     ``cell`` (its id selects that claim test: ``pytest claims/ --budget B -k ID``); None if no
     claim test needs it."""
     holding = [
-        g for groups in groups_of(budget).values() for g in groups if any(c.key == cell.key for c in g.cells)
+        g
+        for kind, groups in groups_of(budget).items()
+        if kind != ATTRIBUTION_KIND
+        for g in groups
+        if any(c.key == cell.key for c in g.cells)
     ]
     return min(holding, key=lambda g: len(g.cells), default=None)
 
@@ -272,7 +312,7 @@ def budgets_with_cell(cell_id: str, store: Store) -> list[tuple[str, Cell, bool]
     holds its profile (a stored profile is checked as :meth:`Store.get` checks it)."""
     found = []
     for name in budget_names():
-        for cell in get_budget(name).all_cells():
+        for cell in get_budget(name).claim_cells():
             if cell.id == cell_id:
                 found.append((name, cell, store.get(PROFILE_KIND, cell.key) is not None))
     return found

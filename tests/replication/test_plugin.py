@@ -11,7 +11,7 @@ import pytest
 from crlm_bench.experiment.store import Store
 from crlm_bench.replication.budgets import get_budget
 from crlm_bench.replication.claims import CLAIM_GROUPS, PAPER_ORDER
-from crlm_bench.replication.grid import groups_of
+from crlm_bench.replication.grid import ATTRIBUTION_KIND, groups_of
 from crlm_bench.replication.report import check_report
 from crlm_bench.workers import xdist_groups
 
@@ -48,8 +48,10 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     outcomes = result.parseoutcomes()
     groups = groups_of(get_budget("smoke"))
     expected = sum(len(groups[kind]) for _, kind in CLAIM_GROUPS)
+    changed = len(groups[ATTRIBUTION_KIND])  # the audit test of each changed cell passes
+    assert changed == len(get_budget("smoke").attribution_cells()) > 0
     kinds = ("passed", "failed", "xfailed")
-    assert sum(outcomes.get(k, 0) for k in kinds) == expected, result.stdout.str()[-3000:]
+    assert sum(outcomes.get(k, 0) for k in kinds) == expected + changed, result.stdout.str()[-3000:]
     assert "error" not in outcomes and "errors" not in outcomes
     assert check_report(report) == []
     data = json.loads((report / "results.json").read_text())
@@ -62,7 +64,13 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     by_outcome = {
         k: sum(v["outcome"] == o for v in main) for k, o in zip(kinds, ("holds", "fails", "inconclusive"))
     }
+    by_outcome["passed"] += changed
     assert by_outcome == {k: outcomes.get(k, 0) for k in kinds}
+    # each claim judged again on seed 0, the default way and under the budget's change
+    attributed = {(v["claim"], v["group"], v["variant"]) for v in data["verdicts"]}
+    for v in main:
+        assert {(v["claim"], v["group"], f"s0 {c}") for c in ("default", "authors")} <= attributed
+    assert data["variants"]["attribution"] == ["s0 authors", "s0 default"]
     assert all(v["interval"] is not None for v in main)  # the smoke cells store their points
     md = (report / "report.md").read_text()
     for v in main:
@@ -105,7 +113,7 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     assert result_x.parseoutcomes() == outcomes
     # the tests of one group ran on one worker (-v lines: "[gw1] [ 9%] PASSED file::test[id]")
     ran = [line.split() for line in result_x.stdout.lines if line.startswith("[gw") and "::test_" in line]
-    assert len(ran) == expected, result_x.stdout.str()[-3000:]
+    assert len(ran) == expected + changed, result_x.stdout.str()[-3000:]
     group_of, workers = xdist_groups("smoke"), {}
     for words in ran:
         node = words[-1].partition("@")[0]

@@ -408,3 +408,54 @@ def test_check_report_finds_problems(written, tmp_path):
     assert R.check_report(directory) == [f"results.json is missing from {directory}"]
     with pytest.raises(FileNotFoundError, match="write_report"):
         R.load_report(directory)
+
+
+def _demonstration_frames():
+    """An untrained network under the default (growing MAPC) and under a change that collapses
+    its last two probes (flagged) and one measured the same way as the default."""
+    latent = [1.0, 10.0, 100.0, 1e3]
+    default = cases.make_result(latent, model="vgg16", recipe="untrained")
+    frame = default.profile.copy()
+    frame["radius"], frame["mapc_dimensionless"], frame["unresolved"] = 0.5, frame["mapc"] * 0.5, False
+    default = dataclasses.replace(default, profile=frame)
+    collapsed = frame.copy()
+    last_two = collapsed["depth"] >= 3
+    collapsed.loc[last_two, "mapc"] = 1e-13
+    collapsed.loc[last_two, "unresolved"] = True
+    return [("", default), ("float32", dataclasses.replace(default, profile=frame.copy())),
+            ("authors", dataclasses.replace(default, profile=collapsed))]  # fmt: skip
+
+
+def test_the_attribution_section_names_the_changes_that_turn_a_verdict_and_shows_the_demonstration(tmp_path):
+    from crlm_bench.replication.attribution import attribution_variant
+
+    results = [cases.make_result(cases.PAPER_LIKE)]
+    main = C.evaluate_all(results, claims=["profile-shape"], variants=[C.VARIANTS[0]])
+    flat = C.evaluate_all([cases.make_result([0.1] * 10)], claims=["profile-shape"], variants=[C.VARIANTS[0]])
+    seed0 = [
+        dataclasses.replace(main[0], variant=attribution_variant("")),
+        dataclasses.replace(flat[0], group=main[0].group, variant=attribution_variant("authors")),
+    ]
+    demonstrations = _demonstration_frames()
+    files = R.write_report(
+        tmp_path, [*main, *seed0], results, budget=None, settings={}, demonstrations=demonstrations
+    )
+    md = (tmp_path / "report.md").read_text()
+    section = md[md.index(M.ATTRIBUTION_HEADING) : md.index("## Figures")]
+    row = next(line for line in section.splitlines() if line.startswith("| profile-shape"))
+    assert row.rstrip(" |").endswith("authors ✗")  # the change that turns it, with its outcome
+    assert "s0 default" in section and "s0 authors" in section
+    assert "Demonstration: fashion-mnist-vgg16-untrained-s0-e0" in section
+    table = section[section.index("| probe ") :]
+    linear = next(line for line in table.splitlines() if line.startswith("| linear"))
+    assert linear.count("†") == 1 and "1e-13 †" in linear  # only the collapsed, flagged value
+    assert "attribution_fashion-mnist-vgg16-untrained-s0-e0.png" in files
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [d["change"] for d in data["demonstrations"]] == ["", "float32", "authors"]
+    assert data["variants"]["attribution"] == ["s0 authors", "s0 default"]
+    assert R.check_report(tmp_path) == []
+
+
+def test_a_report_without_attribution_has_no_attribution_section(written):
+    directory, *_ = written
+    assert M.ATTRIBUTION_HEADING not in (directory / "report.md").read_text()

@@ -66,8 +66,9 @@ def test_a_setting_changes_the_measurement_of_every_cell_and_no_training_run():
     moved = at_setting(budget, Setting(100, 5))
     cells = moved.all_cells()
     assert {(c.measurement.points, c.measurement.toggles) for c in cells} == {(100, 5)}
-    assert [c.training.key for c in cells] == [c.training.key for c in budget.all_cells()]
+    assert [c.training.key for c in cells] == [c.training.key for c in budget.claim_cells()]
     assert {c.key for c in cells}.isdisjoint(c.key for c in budget.all_cells())
+    assert moved.attribution_cells() == () and budget.attribution_cells()  # the default's stability
 
 
 def test_the_command_on_the_smoke_budget(tmp_path, capsys):
@@ -84,7 +85,7 @@ def test_the_command_on_the_smoke_budget(tmp_path, capsys):
     audit = Store(store).audit()
     budget = get_budget("smoke")
     assert sum(e["kind"] == "training" for e in audit) == len({c.training.key for c in budget.all_cells()})
-    assert sum(e["kind"] == "profile" for e in audit) == 2 * len(budget.all_cells())
+    assert sum(e["kind"] == "profile" for e in audit) == 2 * len(budget.claim_cells())
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,10 @@ carrying the verdicts and thresholds it illustrates (:mod:`.plots` draws them):
 - ``gap_accuracy_<dataset>``: the curvature gap against test accuracy across models, with ρ and
   its threshold, the paper's points beside where it has them (gap-tracks-accuracy);
 - ``gap_training_<dataset>``: the gap against accuracy along the checkpoints of a training run,
-  with r, the slope and their thresholds (gap-tracks-accuracy, along training).
+  with r, the slope and their thresholds (gap-tracks-accuracy, along training);
+- ``attribution_<cell>``: a demonstration cell under the default measurement and each change, MAPC
+  and MAPC · r on log scales, unresolved probes open, the paper's untrained collapse shaded
+  (:mod:`.demonstration`).
 
 Numbers a verdict states are taken from the verdict (main variant), so that a figure and its
 verdict cannot disagree. A figure whose data is absent is skipped. Figures are
@@ -32,6 +35,7 @@ from crlm_bench.replication.claims import MAIN_VARIANT, CellResult, Verdict
 from crlm_bench.replication.claims.curves import unique
 from crlm_bench.replication.claims.intervals import pool
 from crlm_bench.replication.report import plots
+from crlm_bench.replication.report.demonstration import demonstration_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,6 +54,7 @@ FIGURE_KINDS = {
     "recipes": "Recipes: plateau against the baseline's (mixup-flattens)",
     "gap_accuracy": "Curvature gap against accuracy across models (gap-tracks-accuracy)",
     "gap_training": "Curvature gap against accuracy along training (gap-tracks-accuracy)",
+    "attribution": "Attribution: one network under each measurement (untrained-flattens)",
 }
 
 
@@ -64,11 +69,37 @@ def figure_title(name: str) -> str:
 
 
 def write_figures(
-    directory: Path, results: Sequence[CellResult], verdicts: Sequence[Verdict] = ()
+    directory: Path,
+    results: Sequence[CellResult],
+    verdicts: Sequence[Verdict] = (),
+    demonstrations: Sequence[tuple[str, CellResult]] = (),
 ) -> dict[str, Path]:
-    """Draw the figures of ``results`` and ``verdicts`` into ``directory``: file name → path (each
-    PNG followed by its SVG), in the order drawn."""
+    """Draw the figures of ``results`` and ``verdicts`` into ``directory``, then one per
+    demonstration cell of ``demonstrations`` ((change, result) pairs): file name → path (each PNG
+    followed by its SVG), in the order drawn."""
     written: dict[str, Path] = {}
+    _draw_figures(directory, results, verdicts, written)
+    by_cell: dict[str, list[tuple[str, CellResult]]] = defaultdict(list)
+    for change, r in demonstrations:
+        by_cell[r.cell_id].append((change, r))
+    import matplotlib
+
+    for cell_id, measured in by_cell.items():
+        with matplotlib.rc_context(plots.STYLE):
+            try:
+                fig = demonstration_figure(cell_id, measured)
+            except Exception:  # a figure never costs the report
+                log.exception(
+                    "the attribution figure of %s could not be drawn; the report has the rest", cell_id
+                )
+                continue
+            written.update(_save(fig, directory, f"attribution_{_slug(cell_id)}"))
+    return written
+
+
+def _draw_figures(
+    directory: Path, results: Sequence[CellResult], verdicts: Sequence[Verdict], written: dict[str, Path]
+) -> None:
     main = [v for v in verdicts if v.variant == MAIN_VARIANT]
     # one result per network: seeds pooled into their mean profile as the claims judge them (the
     # plots draw the seeds' range around it)
@@ -91,7 +122,6 @@ def write_figures(
                     )
                     continue
                 written.update(_save(fig, directory, stem))
-    return written
 
 
 def _along_training(v: Verdict) -> bool:

@@ -153,9 +153,9 @@ def _budget_cells(budget: Any) -> dict[str, Any]:
         from crlm_bench.replication.budgets import BUDGETS, get_budget
 
         budget = get_budget(budget) if budget in BUDGETS.names() else None
-    if budget is None or not hasattr(budget, "all_cells"):
+    if budget is None or not hasattr(budget, "claim_cells"):
         return {}
-    return {c.id: c for c in budget.all_cells()}
+    return {c.id: c for c in budget.claim_cells()}
 
 
 def _stored_meta(store_root: str | os.PathLike[str] | None) -> dict[tuple[str, str], dict]:

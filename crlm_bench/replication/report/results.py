@@ -54,9 +54,12 @@ def results_data(
     figures: Sequence[str],
     caveat: str = "",
     computed: Mapping[str, Any] | None = None,
+    demonstrations: Sequence[tuple[str, CellResult]] = (),
 ) -> dict[str, Any]:
     """The content of ``results.json``; ``meta`` is :func:`.provenance.provenance`, ``caveat``
-    :func:`.provenance.budget_caveat` and ``computed`` :func:`.provenance.computed_with`."""
+    :func:`.provenance.budget_caveat` and ``computed`` :func:`.provenance.computed_with`.
+    ``variants.attribution`` names the seed-0 attribution variants among the verdicts, and
+    ``demonstrations`` holds each demonstration cell's profile under each ``change``."""
     main = [v for v in verdicts if v.variant == MAIN_VARIANT]
     computed = jsonable(dict(computed or {}))
     return {
@@ -78,7 +81,11 @@ def results_data(
         "settings": redact_paths(jsonable(dict(settings))),
         "extra": redact_paths(jsonable(dict(extra_meta or {}))),
         "paths": PATHS_NOTE,
-        "variants": {"main": MAIN_VARIANT, "robustness": list(ROBUSTNESS_VARIANTS)},
+        "variants": {
+            "main": MAIN_VARIANT,
+            "robustness": list(ROBUSTNESS_VARIANTS),
+            "attribution": sorted({v.variant for v in verdicts} - {MAIN_VARIANT, *ROBUSTNESS_VARIANTS}),
+        },
         "counts": {
             "verdicts": len(verdicts),
             "main": len(main),
@@ -97,6 +104,7 @@ def results_data(
         },
         "verdicts": [v.to_dict() for v in verdicts],
         "profiles": [r.to_dict() for r in results],
+        "demonstrations": [{"change": change, **r.to_dict()} for change, r in demonstrations],
         "figures": sorted(figures),
     }
 

@@ -30,6 +30,7 @@ def write_report(
     extra_meta: Mapping[str, Any] | None = None,
     figures: bool = True,
     computed: Mapping[str, Any] | None = None,
+    demonstrations: Sequence[tuple[str, CellResult]] = (),
 ) -> dict[str, Path]:
     """Write ``report.md``, ``results.json`` and the figures into ``directory`` (created if needed).
 
@@ -37,6 +38,8 @@ def write_report(
     no baseline) is skipped. ``figures=False`` skips all of them. ``computed`` is the torch threads
     and device per cell (:func:`.provenance.computed_with`); by default they are read from the
     manifests of the store named by ``settings["store"]``, for the cells of ``budget``.
+    ``demonstrations`` are (change, result) pairs of cells measured beside the claims to show a
+    mechanism (:func:`crlm_bench.replication.session.stored_attribution`).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -46,7 +49,7 @@ def write_report(
     caveat = budget_caveat(budget)
     if computed is None:
         computed = computed_with([r.cell_id for r in results], budget, settings.get("store"))
-    written = write_figures(directory, results, verdicts) if figures else {}
+    written = write_figures(directory, results, verdicts, demonstrations) if figures else {}
     names = list(written)
     data = results_data(
         verdicts,
@@ -59,6 +62,7 @@ def write_report(
         figures=names,
         caveat=caveat,
         computed=computed,
+        demonstrations=demonstrations,
     )
     json_path = write_results(directory, data)
     md_path = directory / REPORT_MD
@@ -72,6 +76,7 @@ def write_report(
             figures=names,
             caveat=caveat,
             computed=computed,
+            demonstrations=demonstrations,
         ),
         encoding="utf-8",
     )
