@@ -630,3 +630,24 @@ def test_checkpoint_through_the_store(store: Store) -> None:
 
     entry = store.get_or_create("training", KEY, create, SETTINGS)
     assert torch.equal(load_tensors(entry.file("model.pt"))["w"], torch.arange(3.0))
+
+
+def test_a_root_created_between_the_checks_is_not_taken_for_a_file(tmp_path, monkeypatch) -> None:
+    """The race three threads hit: the root is missing when asked whether it is a directory and is
+    there when asked whether it exists, because another process has just created it."""
+    from crlm_bench.experiment.store import layout
+
+    root = tmp_path / "store"
+    real = os.path.lexists
+
+    def created_meanwhile(path):
+        if Path(path) == root:
+            root.mkdir(exist_ok=True)
+        return real(path)
+
+    monkeypatch.setattr(layout.os.path, "lexists", created_meanwhile)
+    assert layout._is_store(root) is False  # an empty directory: not yet a store, no error
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(layout.NotAStoreError, match="it is a file"):
+        layout._is_store(file)

@@ -77,12 +77,13 @@ def _is_store(root: Path) -> bool:
     if (root / _MARKER).is_file():
         return True
     if not root.is_dir():
-        if os.path.lexists(root):
+        if not os.path.lexists(root):
+            return False
+        if not root.is_dir():  # asked again: a concurrent creator may have made it in between
             raise NotAStoreError(
                 f"{root} is not a crlm-bench store: it is a file, not a directory. Check the root "
                 "argument, --store or $CRLM_STORE."
             )
-        return False
     # ignore a concurrent creator's temporary marker
     if not any(not p.name.startswith(f".{_MARKER}.") for p in root.iterdir()):
         return False
