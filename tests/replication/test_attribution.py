@@ -80,8 +80,9 @@ def test_each_changed_cell_is_an_attribution_test_parameter():
     assert groups[0].id == f"{groups[0].cells[0].id}-authors"
 
 
-def test_a_budget_without_changes_has_no_attribution():
-    budget = get_budget("paper")
+@pytest.mark.parametrize("name", ["smoke", "paper"])
+def test_a_budget_without_changes_has_no_attribution(name):
+    budget = get_budget(name)
     assert budget.attribution_cells() == () and budget.all_cells() == budget.claim_cells()
     assert evaluate_attribution(budget, lambda cell: None) == []
 

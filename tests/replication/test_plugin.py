@@ -45,11 +45,11 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
         "1",
         timeout=900,
     )
-    outcomes = result.parseoutcomes()
+    outcomes = counted(result)
     groups = groups_of(get_budget("smoke"))
     expected = sum(len(groups[kind]) for _, kind in CLAIM_GROUPS)
-    changed = len(groups[ATTRIBUTION_KIND])  # the audit test of each changed cell passes
-    assert changed == len(get_budget("smoke").attribution_cells()) > 0
+    changed = len(groups[ATTRIBUTION_KIND])  # the audit test of each changed cell passes (none here)
+    assert changed == len(get_budget("smoke").attribution_cells())
     kinds = ("passed", "failed", "xfailed")
     assert sum(outcomes.get(k, 0) for k in kinds) == expected + changed, result.stdout.str()[-3000:]
     assert "error" not in outcomes and "errors" not in outcomes
@@ -66,11 +66,8 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     }
     by_outcome["passed"] += changed
     assert by_outcome == {k: outcomes.get(k, 0) for k in kinds}
-    # each claim judged again on seed 0, the default way and under the budget's change
-    attributed = {(v["claim"], v["group"], v["variant"]) for v in data["verdicts"]}
-    for v in main:
-        assert {(v["claim"], v["group"], f"s0 {c}") for c in ("default", "authors")} <= attributed
-    assert data["variants"]["attribution"] == ["s0 authors", "s0 default"]
+    # the smoke budget names no measurement change: no attribution verdict
+    assert data["variants"]["attribution"] == []
     assert all(v["interval"] is not None for v in main)  # the smoke cells store their points
     md = (report / "report.md").read_text()
     for v in main:
@@ -110,7 +107,7 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
         "-v",
         timeout=900,
     )
-    assert result_x.parseoutcomes() == outcomes
+    assert counted(result_x) == outcomes
     # the tests of one group ran on one worker (-v lines: "[gw1] [ 9%] PASSED file::test[id]")
     ran = [line.split() for line in result_x.stdout.lines if line.startswith("[gw") and "::test_" in line]
     assert len(ran) == expected + changed, result_x.stdout.str()[-3000:]
@@ -147,7 +144,7 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
         "1",
     ]
     result_s = pytester.runpytest_subprocess(*args_s, timeout=900)
-    assert result_s.parseoutcomes() == outcomes
+    assert counted(result_s) == outcomes
     assert check_report(report_s) == []
     data_s = json.loads((report_s / "results.json").read_text())
     assert sorted(map(verdict_key, data_s["verdicts"])) == sorted(map(verdict_key, data["verdicts"]))
@@ -157,9 +154,16 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     before, logs_before = Store(store_s).audit(), sorted((store_s / ".submitit").rglob("*"))
     assert any(p.name.endswith("_log.out") for p in logs_before)  # the first run did submit jobs
     again_s = pytester.runpytest_subprocess(*args_s, timeout=900)
-    assert again_s.parseoutcomes() == outcomes
+    assert counted(again_s) == outcomes
     assert Store(store_s).audit() == before
     assert sorted((store_s / ".submitit").rglob("*")) == logs_before  # no new job
+
+
+def counted(result) -> dict:
+    """pytest's outcome counts without ``deselected``: the smoke budget's attribution test, which
+    has no parameter there, is deselected in one process, while an xdist controller does not count
+    what its workers deselect."""
+    return {k: n for k, n in result.parseoutcomes().items() if k != "deselected"}
 
 
 def verdict_key(v: dict) -> tuple:
