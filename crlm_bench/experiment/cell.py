@@ -498,6 +498,10 @@ class Cell:
     def __str__(self) -> str:
         return self.id
 
+    def changed(self, change: str) -> Cell:
+        """This cell measured with one change (:meth:`Measurement.changed`); "" is no change."""
+        return self if not change else dataclasses.replace(self, measurement=self.measurement.changed(change))
+
     @cached_property
     def key(self) -> str:
         """SHA-256 hex naming this cell's profile (training settings, ``at``, measurement)."""

@@ -27,6 +27,7 @@ import pandas as pd
 from crlm_bench.experiment.cell import Cell
 from crlm_bench.replication.budgets import ATTRIBUTION_SEED, Budget
 from crlm_bench.replication.claims import CLAIM_GROUPS, VARIANTS, CellResult, Verdict, evaluate_all
+from crlm_bench.replication.claims.verdict import OUTCOME_MARKS
 from crlm_bench.replication.grid import groups_of
 
 __all__ = [
@@ -49,10 +50,6 @@ def attribution_variant(change: str) -> str:
     return f"s{ATTRIBUTION_SEED} {change or 'default'}"
 
 
-def _changed(cell: Cell, change: str) -> Cell:
-    return cell if not change else dataclasses.replace(cell, measurement=cell.measurement.changed(change))
-
-
 def evaluate_attribution(budget: Budget, result: Callable[[Cell], CellResult | None]) -> list[Verdict]:
     """Every claim's main-variant verdicts on the seed-0 cells of its groups, under the default
     measurement and under each of ``budget.changes``; ``result(cell)`` gives a stored cell's
@@ -67,18 +64,16 @@ def evaluate_attribution(budget: Budget, result: Callable[[Cell], CellResult | N
     for claim, kind in CLAIM_GROUPS:
         for group in groups[kind]:
             seed0 = [c for c in group.cells if c.training.seed == ATTRIBUTION_SEED]
-            full = [result(c) for c in group.cells]
-            if not seed0 or any(r is None for r in full):
+            if not seed0:
                 continue
-            names = [v.group for v in evaluate_all(full, claims=[claim], variants=main_variant)]
+            # a trained network's verdict is named by its pooled group (…-s0+1+2-e8); the other
+            # claims name a group by what its seeds share, the same for one seed as for all
+            name = group.id if kind == "trained_cell" else None
             for change in ("", *budget.changes):
-                found = [result(_changed(c, change)) for c in seed0]
+                found = [result(c.changed(change)) for c in seed0]
                 if any(r is None for r in found):
                     continue
-                verdicts = evaluate_all(found, claims=[claim], variants=main_variant)
-                for v, name in zip(
-                    verdicts, names if len(names) == len(verdicts) else [None] * len(verdicts)
-                ):
+                for v in evaluate_all(found, claims=[claim], variants=main_variant):
                     out.append(
                         dataclasses.replace(v, group=name or v.group, variant=attribution_variant(change))
                     )
@@ -92,10 +87,9 @@ def flips(verdict: Verdict, verdicts: Sequence[Verdict]) -> list[str]:
     default = same.get(attribution_variant(""))
     if default is None:
         return []
-    marks = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
     prefix = attribution_variant("")[: -len("default")]
     return [
-        f"{name[len(prefix) :]} {marks[v.outcome]}"
+        f"{name[len(prefix) :]} {OUTCOME_MARKS[v.outcome]}"
         for name, v in same.items()
         if name.startswith(prefix) and name != default.variant and v.outcome != default.outcome
     ]

@@ -78,13 +78,13 @@ class Budget:
         each seed-0 claim cell under each of :attr:`changes`, each demonstration under each of
         :attr:`demonstration_changes`."""
         out = [
-            (change, cell, dataclasses.replace(cell, measurement=cell.measurement.changed(change)))
+            (change, cell, cell.changed(change))
             for change in self.changes
             for cell in self.claim_cells()
             if cell.training.seed == ATTRIBUTION_SEED
         ]
         out += [
-            (change, cell, dataclasses.replace(cell, measurement=cell.measurement.changed(change)))
+            (change, cell, cell.changed(change))
             for cell in self.demonstrations
             for change in self.demonstration_changes
         ]

@@ -18,6 +18,7 @@ import pandas as pd
 __all__ = [
     "BOUND_RTOL",
     "OUTCOMES",
+    "OUTCOME_MARKS",
     "INPUT_ROWS",
     "MAIN_VARIANT",
     "ROBUSTNESS_VARIANTS",
@@ -128,6 +129,8 @@ def fmt(x: Any) -> str:
 
 #: The three-valued verdicts, as ``Verdict.outcome`` spells them (see ``uncertainty.outcome``).
 OUTCOMES = ("holds", "fails", "inconclusive")
+#: The mark of each outcome in tables and on figures (inconclusive: the interval straddles the bound).
+OUTCOME_MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from crlm_bench.replication.claims import (
     ordered,
     summary,
 )
+from crlm_bench.replication.claims.verdict import OUTCOME_MARKS
 from crlm_bench.replication.report.demonstration import latent_rows
 from crlm_bench.replication.report.figures import figure_title
 from crlm_bench.replication.report.provenance import NOT_RECORDED, budget_name, threads_summary
@@ -66,8 +67,6 @@ FIGURES_HEADING = "## Figures"
 #: The verdict table's columns; ``paper`` is left out when no verdict has a paper value.
 VERDICT_HEADERS = ["claim", "group", "measured", "needs", "paper", "result", "robust"]
 HOLDS = {True: "✓", False: "✗"}
-#: the mark of each outcome: holds, fails, inconclusive (the interval straddles the bound)
-OUTCOME_MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
 #: The longest line a table of ``report.md`` may have (about a screen).
 MAX_LINE = 120
 

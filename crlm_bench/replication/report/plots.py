@@ -28,6 +28,7 @@ from crlm_bench.replication.claims import (
     fmt,
     profile_curve,
 )
+from crlm_bench.replication.claims.verdict import OUTCOME_MARKS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,7 +41,7 @@ Verdicts = Mapping[tuple[str, str], Verdict]
 
 HOLDS = {True: "✓", False: "✗", None: "–"}
 #: the mark of each outcome (a verdict with its interval: holds, fails, inconclusive)
-MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
+MARKS = OUTCOME_MARKS
 #: matplotlib settings the figures are drawn and saved under (:mod:`.figures`).
 STYLE = {
     "font.size": 10,
