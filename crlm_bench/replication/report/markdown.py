@@ -11,7 +11,7 @@ Tables are GitHub Markdown written by :mod:`tabulate`; :func:`uncell` undoes the
 :func:`_cell` for :func:`crlm_bench.replication.report.results.verdict_table`, which reads the
 verdict table back.
 
-One module (about 520 lines, above the project's ~500): every section shares the table helpers
+One module (about 650 lines, above the project's ~500): every section shares the table helpers
 and the line limit, and a reader of the report finds its whole text in one place.
 """
 
