@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         for pr in probes
     }
     t0 = time.perf_counter()
-    probing.curvature_chunks(model, probes, split.images, "cifar10", dims, widths, plan, progress=False)
+    probing.curvature_chunks(model, probes, split.images, "cifar10", [dims], widths, [plan], progress=False)
     sync()
     t_curv = time.perf_counter() - t0
     projected = t_id + t_curv * args.project_points / m.points

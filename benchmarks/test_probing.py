@@ -44,7 +44,7 @@ def test_profiling_throughput_fashion_mnist(benchmark, cpu_threads, name):
     def run():
         t0 = time.perf_counter()
         probing.curvature_chunks(
-            model, probes, split.images, "fashion-mnist", dims, widths, plan, progress=False
+            model, probes, split.images, "fashion-mnist", [dims], widths, [plan], progress=False
         )
         return time.perf_counter() - t0
 

@@ -40,7 +40,7 @@ log = logging.getLogger("crlm_bench")
 MEMORY_MB = 2048
 
 CELL_HELP = """\
-CELL is a cell id, DATASET-MODEL-RECIPE-sSEED-eEPOCH: e.g. fashion-mnist-vgg6_narrow-baseline-s0-e8
+CELL is a cell id, DATASET-MODEL-RECIPE-sSEED-eEPOCH: e.g. fashion-mnist-vgg6_narrow-baseline-s0-e6
 (epoch 8 of an 8-epoch run), cifar10-resnet18-baseline-s0-e50of200 (the epoch-50 checkpoint of a
 200-epoch run), fashion-mnist-vgg6_narrow-untrained-s0-e0 (the initialisation). Training settings
 beyond the id are --override NAME=VALUE; measurement settings are the options above."""

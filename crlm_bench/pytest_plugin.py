@@ -299,9 +299,11 @@ class Replication:
             frame = pipeline.stored_profile(cell, self.store)
             if frame is None:
                 self.progress.start(cell.id)
-                frame = pipeline.profile(
-                    cell, self.store, dataclasses.replace(self.context, report=self.progress)
-                )
+                # the selected tests' cells on the same activations are measured with this one
+                together = pipeline.measured_with(cell, self.config.stash.get(_SELECTED, ()), self.store)
+                context = dataclasses.replace(self.context, report=self.progress)
+                pipeline.ensure_profiles([cell, *together], self.store, context)
+                frame = pipeline.profile(cell, self.store, context)
                 self.progress.done(cell.id)
             points = pipeline.stored_points(cell, self.store)
             self.results[cell.key] = CellResult.from_profile(cell, frame, points=points)
@@ -320,6 +322,8 @@ class Replication:
 
 
 _STATE = pytest.StashKey[Replication]()
+#: the cells of the selected tests (set at the end of collection, in every process)
+_SELECTED = pytest.StashKey[list]()
 
 
 def _state(config: pytest.Config) -> Replication:
@@ -612,9 +616,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Check the selection before any work (:func:`preflight`); then, with ``--executor
     submitit``, compute the selected tests' missing cells as a job array first."""
     config = session.config
+    config.stash[_SELECTED] = _selected_cells(session.items)
     if hasattr(config, "workerinput"):
         return
-    stop = preflight(config, _selected_cells(session.items))
+    stop = preflight(config, config.stash[_SELECTED])
     if stop is not None:
         pytest.exit(f"crlm-bench: {stop}", returncode=PREFLIGHT_EXIT)
     if config.getoption("--executor") != "submitit" or config.option.collectonly:

@@ -15,9 +15,12 @@ Each is computed once per key across processes (the store's per-key lock).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,14 +206,15 @@ def ensure_training(spec: Training, store: Store, ctx: Context = Context()) -> E
                     epoch = int(older.stem.split("_")[1])
                     if epoch < ckpt.epoch and epoch not in keep:
                         older.unlink(missing_ok=True)
-                ctx.say(
-                    f"training {name}: epoch {ckpt.epoch}/{spec.epochs}, "
-                    f"test accuracy {ckpt.test_accuracy:.4f}"
+                accuracy = (
+                    "" if math.isnan(ckpt.test_accuracy) else f", test accuracy {ckpt.test_accuracy:.4f}"
                 )
+                ctx.say(f"training {name}: epoch {ckpt.epoch}/{spec.epochs}{accuracy}")
 
             fit_options = training.FitOptions(
                 epochs=spec.epochs,
                 save_at=range(1, spec.epochs + 1),
+                evaluate_at=[e for e in spec.save_at if e > 0],  # the others only to resume
                 seed=spec.seed,
                 device=ctx.torch_device,
                 checkpoint_dir=run_dir,
@@ -261,35 +265,85 @@ def ensure_profile(cell: Cell, store: Store, ctx: Context = Context()) -> Entry:
     """The stored profile of ``cell``, measured (or resumed) first if missing."""
 
     def create(workdir: Path):
-        model, accuracy = load_model(cell, store, ctx)
-        model.to(ctx.torch_device)
-        started = time.monotonic()
-        measured = probing.measure_profile(
-            model,
-            models.probes(model),
-            _split(cell, ctx),
-            cell.measurement,
-            device=ctx.torch_device,
-            workdir=workdir / "partial",
-            progress=ctx.progress,
-            memory_bytes=ctx.memory_bytes,
-            report=None
-            if ctx.report is None
-            else lambda m, step=True: ctx.say(f"profiling {cell.id}: {m}", step),
-        )
-        frame = measured.frame
-        frame.insert(0, "cell", cell.id)
-        frame["test_accuracy"] = accuracy
-        out, points = workdir / PROFILE_FILE, workdir / POINTS_FILE
-        save_frame(out, frame)
-        save_frame(points, measured.points)
-        return {out.name: out, points.name: points}, {
-            "test_accuracy": accuracy,
-            "cell_id": cell.id,
-            **provenance(ctx, started),
-        }
+        (files,) = _measure([cell], [workdir], store, ctx)
+        return files
 
     return store.get_or_create(PROFILE_KIND, cell.key, create, cell.to_dict(), summary=cell.id)
+
+
+def shares_activations(a: Cell, b: Cell) -> bool:
+    """Whether two cells' profiles can be measured together (:func:`ensure_profiles`): the same
+    network at the same epoch, measured on the same activations (they differ at most in the fit's
+    precision and deviations, :data:`~crlm_bench.experiment.probing.FIT_DEVIATIONS`)."""
+    same = probing.activation_settings
+    return a.training == b.training and a.at == b.at and same(a.measurement) == same(b.measurement)
+
+
+def measured_with(cell: Cell, cells: Iterable[Cell], store: Store) -> list[Cell]:
+    """The cells of ``cells`` (each once) to measure together with ``cell``: those that
+    :func:`shares_activations` with it and have no stored profile, ``cell`` itself left out."""
+    out: dict[str, Cell] = {}
+    for other in cells:
+        if other.key != cell.key and other.key not in out and shares_activations(cell, other):
+            if store.get(PROFILE_KIND, other.key) is None:
+                out[other.key] = other
+    return list(out.values())
+
+
+def ensure_profiles(cells: list[Cell], store: Store, ctx: Context = Context()) -> list[Entry]:
+    """The stored profiles of ``cells``, which must all :func:`shares_activations` with the first;
+    those missing are measured together (one forward pass of each point's neighbourhood and one
+    TwoNN per probe for all of them, one fit each), each stored under its own key. Their
+    ``seconds`` are the shared time divided among them."""
+    for cell in cells[1:]:
+        if not shares_activations(cells[0], cell):
+            raise ValueError(f"{cell.id} ({cell.measurement}) does not share activations with {cells[0].id}")
+    missing = list({c.key: c for c in cells if store.get(PROFILE_KIND, c.key) is None}.values())
+    if len(missing) > 1:
+        with contextlib.ExitStack() as held:
+            for cell in sorted(missing, key=lambda c: c.key):  # one order: no deadlock
+                held.enter_context(store.lock(PROFILE_KIND, cell.key))
+            missing = [c for c in missing if store.get(PROFILE_KIND, c.key) is None]  # another process?
+            workdirs = [store.workdir(PROFILE_KIND, c.key) for c in missing]
+            measured = _measure(missing, workdirs, store, ctx) if missing else []
+            for cell, (files, meta) in zip(missing, measured):
+                store.put(PROFILE_KIND, cell.key, files, cell.to_dict(), meta, summary=cell.id)
+    return [ensure_profile(c, store, ctx) for c in cells]
+
+
+def _measure(cells: list[Cell], workdirs: list[Path], store: Store, ctx: Context) -> list[tuple[dict, dict]]:
+    """Measure the profiles of ``cells`` (sharing activations) in ``workdirs``: (files, meta) each."""
+    cell = cells[0]
+    model, accuracy = load_model(cell, store, ctx)
+    model.to(ctx.torch_device)
+    started = time.monotonic()
+    names = cell.id if len(cells) == 1 else f"{cell.id} under {len(cells)} measurements"
+    measured = probing.measure_profiles(
+        model,
+        models.probes(model),
+        _split(cell, ctx),
+        [c.measurement for c in cells],
+        device=ctx.torch_device,
+        workdirs=[w / "partial" for w in workdirs],
+        progress=ctx.progress,
+        memory_bytes=ctx.memory_bytes,
+        report=None if ctx.report is None else lambda m, step=True: ctx.say(f"profiling {names}: {m}", step),
+    )
+    made = provenance(ctx, started)
+    made["seconds"] = round(made["seconds"] / len(cells), 3)  # the shared time, divided
+    out = []
+    for c, workdir, profile_ in zip(cells, workdirs, measured):
+        frame = profile_.frame
+        frame.insert(0, "cell", c.id)
+        frame["test_accuracy"] = accuracy
+        path, points = workdir / PROFILE_FILE, workdir / POINTS_FILE
+        save_frame(path, frame)
+        save_frame(points, profile_.points)
+        meta = {"test_accuracy": accuracy, "cell_id": c.id, **made}
+        if len(cells) > 1:
+            meta["measured_with"] = [o.key for o in cells if o is not c]
+        out.append(({path.name: path, points.name: points}, meta))
+    return out
 
 
 def profile(cell: Cell, store: Store, ctx: Context = Context()) -> pd.DataFrame:

@@ -27,12 +27,20 @@ model, the TwoNN samples and one point's fit. The memory bound changes only how 
 once, never a number: each point is forwarded with its neighbours as one batch and fitted alone,
 so the profile is bit-identical for every ``memory_bytes``.
 
-One module (about 620 lines, above the project's ~500): the chunking, the resume and the memory
-bound are one mechanism whose invariants (bit-identical for every bound) are checked together.
+Measurements that differ only in how they fit (the precision and the fit's deviations,
+:data:`FIT_DEVIATIONS`) share their activations: :func:`measure_profiles` forwards every point's
+neighbourhood and runs TwoNN once for all of them, and fits each; every profile is bit-identical
+to the one :func:`measure_profile` gives alone.
+
+One module (about 800 lines, well above the project's ~500): the chunking, the resume, the memory
+bound and the shared activations are one mechanism whose invariant (bit-identical for every bound
+and every set of measurements taken together) is checked together. The profile's rows (``_row``,
+``_profile``, :func:`add_nmapc`) are the part that could move out first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -186,6 +194,19 @@ class Plan:
         return name in self.measurement.deviations
 
 
+#: deviations that change only the fit, not the points, their neighbourhoods or the dimensions:
+#: measurements that differ in these and the precision share their activations
+FIT_DEVIATIONS = frozenset({"svd_fit", "unscaled_fit", "full_dim_zero"})
+
+
+def activation_settings(measurement: Measurement) -> Measurement:
+    """What a measurement's activations and dimensions depend on: the measurement without its
+    precision and its :data:`FIT_DEVIATIONS`. Measurements with equal activation settings are
+    measured together by :func:`measure_profiles`."""
+    kept = tuple(d for d in measurement.deviations if d not in FIT_DEVIATIONS)
+    return dataclasses.replace(measurement, precision="float64", deviations=kept)
+
+
 def check_deviations(measurement: Measurement) -> None:
     unknown = sorted(set(measurement.deviations) - DEVIATIONS.keys())
     if unknown:
@@ -233,7 +254,8 @@ def intrinsic_dimensions(
     plan: Plan,
     report: Reporter | None = None,
 ) -> dict[str, dict]:
-    """TwoNN over ``id_runs`` seeded subsets and PCA-90 % on the first, per probe."""
+    """TwoNN over ``id_runs`` seeded subsets and PCA-90 % on the first, per probe; whatever the
+    measurement's precision (TwoNN in the activations' dtype, PCA in float64)."""
     m = plan.measurement
     n_samples = min(m.id_samples, images.shape[0])
     runs: dict[str, list[float]] = {p.name: [] for p in probes}
@@ -246,9 +268,11 @@ def intrinsic_dimensions(
         x = normalize(images[subset].to(plan.device), dataset)
         acts = activations(model, probes, x)
         for name, a in acts.items():
-            runs[name].append(twonn(a.to(plan.dtype)))
+            # in the activations' own dtype (float32 from the network): the fits' precision is not
+            # the dimension's, and TwoNN's neighbour search costs twice as much in float64
+            runs[name].append(twonn(a))
             if run == 0:
-                pca[name] = pca_dimension(a.to(plan.dtype))
+                pca[name] = pca_dimension(a.to(torch.float64))
         del acts
     out = {}
     for name, values in runs.items():
@@ -389,47 +413,54 @@ def curvature_chunks(
     probes: list[Probe],
     images: torch.Tensor,
     dataset: str,
-    dims: dict[str, int],
+    dims: list[dict[str, int]],
     widths: dict[str, int],
-    plan: Plan,
+    plans: list[Plan],
     *,
-    workdir: Path | None = None,
+    workdirs: list[Path | None] | None = None,
     progress: bool | None = None,
     report: Reporter | None = None,
-) -> dict[str, dict[str, torch.Tensor]]:
-    """Per-point statistics at every probe for the plan's points: name → field → ``(n,)``.
+) -> list[dict[str, dict[str, torch.Tensor]]]:
+    """Per-point statistics at every probe for each plan's points: one name → field → ``(n,)``
+    per plan. The plans share their activations (:func:`activation_settings`): each chunk's
+    neighbourhoods are forwarded once and fitted under each plan, with that plan's ``dims``.
 
-    The result is bit-identical whatever ``plan.memory_bytes``: each point is forwarded with its
-    neighbours as one batch (in fixed slices of :data:`FORWARD_IMAGES` when larger) and fitted
-    alone, so the chunking decides only what is held at once. Each chunk saved in
-    ``workdir`` records its points' positions, their split indices and every probe's d; a resumed
-    run reuses saved points wherever they match, chunked any way (:func:`_saved_points`).
+    The result is bit-identical whatever ``memory_bytes`` and whichever plans are measured
+    together: each point is forwarded with its neighbours as one batch (in fixed slices of
+    :data:`FORWARD_IMAGES` when larger) and fitted alone, so the chunking decides only what is
+    held at once. Each chunk saved in a plan's ``workdirs`` entry records its points' positions,
+    their split indices and every probe's d; a resumed run reuses saved points wherever they match,
+    chunked any way (:func:`_saved_points`).
     """
+    plan = plans[0]
     m = plan.measurement
     idx = plan.point_indices
-    itemsize = torch.finfo(plan.dtype).bits // 8
+    workdirs = workdirs if workdirs is not None else [None] * len(plans)
+    itemsize = max(torch.finfo(p.dtype).bits // 8 for p in plans)
     step = chunk_size(m.neighbours, list(widths.values()), itemsize, plan.memory_bytes)
-    saved = _saved_points(workdir, plan, dims) if workdir is not None else {}
-    results: list[dict[str, dict[str, torch.Tensor]]] = []
+    saved = [_saved_points(w, p, d) if w is not None else {} for w, p, d in zip(workdirs, plans, dims)]
+    results: list[list[dict[str, dict[str, torch.Tensor]]]] = [[] for _ in plans]
     disable = (not progress) if progress is not None else None
     bar = tqdm(range(0, idx.shape[0], step), desc="curvature", unit="chunk", disable=disable)
     n = idx.shape[0]
     for i, start in enumerate(bar):
         positions = list(range(start, min(start + step, n)))
+        done = [all(p in got for p in positions) for got in saved]
         if report is not None:
-            reused = " (saved)" if all(p in saved for p in positions) else ""
+            reused = " (saved)" if all(done) else ""
             where = f"points {start + 1}-{positions[-1] + 1} of {n}, chunk {i + 1}/{-(-n // step)}{reused}"
             report(f"curvature, {where}", True)
-        if all(p in saved for p in positions):
-            results.append(
+        for k in (k for k, whole in enumerate(done) if whole):
+            results[k].append(
                 {
                     probe.name: {
-                        f: torch.stack([saved[p][probe.name][f] for p in positions])
-                        for f in saved[start][probe.name]
+                        f: torch.stack([saved[k][p][probe.name][f] for p in positions])
+                        for f in saved[k][start][probe.name]
                     }
                     for probe in probes
                 }
             )
+        if all(done):
             continue
         chunk = idx[positions]
         per_probe: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {p.name: [] for p in probes}
@@ -445,28 +476,44 @@ def curvature_chunks(
                     around = torch.cat([centre, around])
                 per_probe[probe.name].append((centre, around))
             del acts
-        stats = {}
-        for probe in probes:
-            parts = per_probe.pop(probe.name)
-            eps = coarser_eps(parts[0][0].dtype, plan.dtype)  # the activations' and the fit's
-            centre = torch.cat([c for c, _ in parts]).to(plan.dtype)
-            around = [nb.to(plan.dtype) for _, nb in parts]
-            del parts
-            d = None if dims[probe.name] >= widths[probe.name] else dims[probe.name]  # full_dim_zero only
-            stats[probe.name] = _fit(centre, around, d, plan.method, eps, rescale=plan.rescale)
-            del centre, around
-        if workdir is not None:
-            record = {
-                "positions": torch.tensor(positions),
-                "indices": chunk,
-                "dims": dict(dims),
-                "stats": stats,
-            }
-            save_tensors(workdir / f"curvature_{positions[0]:06d}_{positions[-1] + 1:06d}.pt", record)
-        results.append(stats)
-    return {
-        p.name: {f: torch.cat([r[p.name][f] for r in results]) for f in results[0][p.name]} for p in probes
-    }
+        for k in (k for k, whole in enumerate(done) if not whole):
+            stats = _fit_chunk(probes, per_probe, dims[k], widths, plans[k])
+            if workdirs[k] is not None:
+                record = {
+                    "positions": torch.tensor(positions),
+                    "indices": chunk,
+                    "dims": dict(dims[k]),
+                    "stats": stats,
+                }
+                name = f"curvature_{positions[0]:06d}_{positions[-1] + 1:06d}.pt"
+                save_tensors(workdirs[k] / name, record)
+            results[k].append(stats)
+        del per_probe
+    return [
+        {p.name: {f: torch.cat([r[p.name][f] for r in res]) for f in res[0][p.name]} for p in probes}
+        for res in results
+    ]
+
+
+def _fit_chunk(
+    probes: list[Probe],
+    per_probe: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
+    dims: dict[str, int],
+    widths: dict[str, int],
+    plan: Plan,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """One chunk's per-point statistics at every probe under ``plan``, from each point's
+    (centre, neighbours) activations."""
+    stats = {}
+    for probe in probes:
+        parts = per_probe[probe.name]
+        eps = coarser_eps(parts[0][0].dtype, plan.dtype)  # the activations' and the fit's
+        centre = torch.cat([c for c, _ in parts]).to(plan.dtype)
+        around = [nb.to(plan.dtype) for _, nb in parts]
+        d = None if dims[probe.name] >= widths[probe.name] else dims[probe.name]  # full_dim_zero only
+        stats[probe.name] = _fit(centre, around, d, plan.method, eps, rescale=plan.rescale)
+        del centre, around
+    return stats
 
 
 def _point_and_neighbours(images: torch.Tensor, dataset: str, plan: Plan, position: int) -> torch.Tensor:
@@ -629,38 +676,113 @@ def measure_profile(
     per-chunk curvature) so that an interrupted call resumes where it stopped. ``report(message,
     step)`` receives a line per stage (ID run, chunk of points) and, with ``step=False``, per point.
     """
-    check_deviations(measurement)
+    (profile,) = measure_profiles(
+        model,
+        probes,
+        split,
+        [measurement],
+        device=device,
+        workdirs=[workdir],
+        memory_bytes=memory_bytes,
+        progress=progress,
+        report=report,
+    )
+    return profile
+
+
+def _dtype(measurement: Measurement) -> torch.dtype:
+    return torch.float64 if measurement.precision == "float64" else torch.float32
+
+
+def measure_profiles(
+    model: nn.Module,
+    probes: list[Probe],
+    split: ImageDataset,
+    measurements: list[Measurement],
+    *,
+    device: str | torch.device = "cpu",
+    workdirs: list[str | Path | None] | None = None,
+    memory_bytes: int = MEMORY_BYTES,
+    progress: bool | None = None,
+    report: Reporter | None = None,
+) -> list[Profile]:
+    """:func:`measure_profile` under each of ``measurements``, which must have the same
+    :func:`activation_settings` (they differ only in the precision and the fit's deviations):
+    the points, their neighbourhoods' activations and the intrinsic dimensions are computed once,
+    the fits once per measurement. Each profile is bit-identical to the one measured alone.
+    ``workdirs``: one per measurement (or None), as ``workdir`` there."""
+    if not measurements:
+        raise ValueError("measure_profiles needs at least one measurement")
+    shared = {activation_settings(m) for m in measurements}
+    if len(shared) > 1:
+        raise ValueError(
+            "measurements measured together must differ only in the precision and the fit's "
+            f"deviations ({', '.join(sorted(FIT_DEVIATIONS))}); got {list(measurements)}"
+        )
+    for m in measurements:
+        check_deviations(m)
     model.eval()
     device = torch.device(device)
-    dtype = torch.float64 if measurement.precision == "float64" else torch.float32
-    workdir = Path(workdir) if workdir is not None else None
-    if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)
-    images = measured_images(split, measurement)
+    paths = [Path(w) if w is not None else None for w in (workdirs or [None] * len(measurements))]
+    if len(paths) != len(measurements):
+        raise ValueError(f"{len(measurements)} measurements but {len(paths)} workdirs")
+    for path in paths:
+        if path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+    first = measurements[0]
+    images = measured_images(split, first)
     dataset = split.info.name
-    plan = Plan(measurement, choose_points(images, measurement), device, dtype, memory_bytes)
+    points = choose_points(images, first)
+    plans = [Plan(m, points, device, _dtype(m), memory_bytes) for m in measurements]
 
-    id_file = workdir / "intrinsic_dimension.json" if workdir is not None else None
-    ids = _saved_ids(id_file, probes) if id_file is not None else None
+    id_files = [p / "intrinsic_dimension.json" if p is not None else None for p in paths]
+    found = [_saved_ids(f, probes) if f is not None else None for f in id_files]
+    ids = next((i for i in found if i is not None), None)
     if ids is None:
-        ids = intrinsic_dimensions(model, probes, images, dataset, plan, report)
-        if id_file is not None:
+        ids = intrinsic_dimensions(model, probes, images, dataset, plans[0], report)
+    for id_file, saved in zip(id_files, found):
+        if id_file is not None and saved is None:
             with atomic_write(id_file, "w") as fh:
                 json.dump(ids, fh)
 
-    sample = activations(model, probes, normalize(images[plan.point_indices[:1]].to(device), dataset))
+    sample = activations(model, probes, normalize(images[points[:1]].to(device), dataset))
     widths = {name: a.shape[1] for name, a in sample.items()}
-    k = neighbour_count(images, dataset, plan)
-    dims, clipped = {}, {}
-    for p in probes:
-        dims[p.name], clipped[p.name] = dimension_for_fit(ids[p.name]["mean"], k, widths[p.name])
-        full = max(1, int(round(ids[p.name]["mean"])))
-        if plan.deviates("full_dim_zero") and full >= widths[p.name]:
-            dims[p.name], clipped[p.name] = full, False  # zero curvatures there (curvature_chunks)
+    k = neighbour_count(images, dataset, plans[0])
+    dims: list[dict[str, int]] = []
+    clipped: list[dict[str, bool]] = []
+    for plan in plans:
+        dims.append({})
+        clipped.append({})
+        for p in probes:
+            dims[-1][p.name], clipped[-1][p.name] = dimension_for_fit(ids[p.name]["mean"], k, widths[p.name])
+            full = max(1, int(round(ids[p.name]["mean"])))
+            if plan.deviates("full_dim_zero") and full >= widths[p.name]:
+                dims[-1][p.name], clipped[-1][p.name] = (
+                    full,
+                    False,
+                )  # zero curvatures there (curvature_chunks)
 
     stats = curvature_chunks(
-        model, probes, images, dataset, dims, widths, plan, workdir=workdir, progress=progress, report=report
+        model, probes, images, dataset, dims, widths, plans, workdirs=paths, progress=progress, report=report
     )
+    return [
+        _profile(probes, images, plan, ids, widths, k, d, c, st)
+        for plan, d, c, st in zip(plans, dims, clipped, stats)
+    ]
+
+
+def _profile(
+    probes: list[Probe],
+    images: torch.Tensor,
+    plan: Plan,
+    ids: dict,
+    widths: dict[str, int],
+    k: int,
+    dims: dict[str, int],
+    clipped: dict[str, bool],
+    stats: dict[str, dict[str, torch.Tensor]],
+) -> Profile:
+    measurement = plan.measurement
     rows, point_rows = [], []
     for p in probes:
         perturbation = p.module is not None or measurement.input_probe in ("perturbation", "both")

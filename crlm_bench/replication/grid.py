@@ -48,8 +48,10 @@ class Group:
 
 
 def _network(cell: Cell) -> tuple:
-    """What a cell's seeds share: the network, its checkpoint and how it is measured."""
-    return (dataclasses.replace(cell.training, seed=0), cell.at, cell.measurement)
+    """What a cell's seeds share: the network, its checkpoint and how it is measured. The epochs a
+    run keeps besides its last (``save_at``) change no weight: the cpu budget's checkpoint series
+    is one seed of a network whose other seeds keep only their last epoch."""
+    return (dataclasses.replace(cell.training, seed=0, save_at=()), cell.at, cell.measurement)
 
 
 def groups_of(budget: Budget) -> dict[str, list[Group]]:

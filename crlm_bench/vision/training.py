@@ -72,8 +72,12 @@ class FitOptions:
 
     Args:
         epochs: length of the schedule (cosine ``T_max``).
-        save_at: epochs (1-based, after the epoch) at which test accuracy is measured and a
-            checkpoint is made; the last epoch is always included (:attr:`save_epochs`).
+        save_at: epochs (1-based, after the epoch) at which a checkpoint is made; the last epoch
+            is always included (:attr:`save_epochs`).
+        evaluate_at: the saved epochs whose test accuracy is measured (default: every saved epoch;
+            the last epoch always). A caller that checkpoints every epoch to resume, but needs the
+            accuracy of a few, skips the other evaluations (one pass over the test set each; they
+            do not change the training).
         seed: seeds the training generator (shuffling, augmentation, mixing). It does not
             initialise the model: use ``build(..., seed=seed)`` for that.
         device: default CUDA if available, else the CPU.
@@ -98,6 +102,7 @@ class FitOptions:
 
     epochs: int
     save_at: Iterable[int] = ()
+    evaluate_at: Iterable[int] | None = None
     seed: int = 0
     device: str | torch.device | None = None
     checkpoint_dir: str | os.PathLike | None = None
@@ -121,6 +126,12 @@ class FitOptions:
         bad = [e for e in save_at if not _is_epoch_count(e) or not 1 <= e <= epochs]
         if bad:
             raise ValueError(f"save_at must hold epochs in 1..{epochs} (epochs={epochs}), got {bad}")
+        if self.evaluate_at is not None:
+            evaluate_at = tuple(self.evaluate_at)
+            object.__setattr__(self, "evaluate_at", evaluate_at)
+            bad = [e for e in evaluate_at if not _is_epoch_count(e) or e not in self.save_epochs]
+            if bad:
+                raise ValueError(f"evaluate_at must hold saved epochs {self.save_epochs}, got {bad}")
         if not 1 <= self.last_epoch <= epochs:
             raise ValueError(f"stop_after must be in 1..{epochs}, got {self.stop_after}")
         for label, value in (("train_subset", self.train_subset), ("test_subset", self.test_subset)):
@@ -131,6 +142,13 @@ class FitOptions:
     def save_epochs(self) -> list[int]:
         """The epochs checkpointed, in order: ``save_at`` and the last epoch of the schedule."""
         return sorted(set(self.save_at) | {self.epochs})
+
+    @property
+    def evaluate_epochs(self) -> list[int]:
+        """The epochs whose test accuracy is measured: ``evaluate_at`` (default every saved epoch)
+        and the last epoch this call trains."""
+        asked = self.save_epochs if self.evaluate_at is None else self.evaluate_at
+        return sorted(set(asked) | {self.last_epoch})
 
     @property
     def last_epoch(self) -> int:
@@ -146,7 +164,7 @@ class FitOptions:
 class TrainResult:
     """Outcome of :func:`train`.
 
-    ``test_accuracy``: ``(epoch, accuracy)`` at every saved epoch, including those before a resume;
+    ``test_accuracy``: ``(epoch, accuracy)`` at every evaluated epoch, including those before a resume;
     ``final_accuracy``: the last epoch's test accuracy (never the best). ``train_loss``:
     ``(epoch, mean training loss)`` and ``epoch_seconds`` ``(epoch, seconds of training steps)`` for
     the epochs run in this call. ``wall_time_s`` covers this call
@@ -358,17 +376,20 @@ class _Run:
         log.debug("epoch %d: train loss %.4f, train acc %.4f", epoch, self.losses[epoch], accuracy)
 
     def evaluate_and_save(self, epoch: int) -> None:
-        """Test accuracy after ``epoch``; at a saved epoch, a checkpoint (file and/or callback)."""
-        acc = evaluate_tensors(
-            self.model,
-            self.x_test,
-            self.y_test,
-            self.info,
-            batch_size=self.options.eval_batch_size,
-            channels_last=self.channels_last,
-        )
-        self.accuracies[epoch] = acc
-        log.info("epoch %d/%d: test accuracy %.4f", epoch, self.epochs, acc)
+        """Test accuracy after ``epoch`` where asked (:attr:`FitOptions.evaluate_epochs`; NaN in
+        the checkpoint handed on otherwise); at a saved epoch, a checkpoint (file and/or callback)."""
+        acc = float("nan")
+        if epoch in self.options.evaluate_epochs:
+            acc = evaluate_tensors(
+                self.model,
+                self.x_test,
+                self.y_test,
+                self.info,
+                batch_size=self.options.eval_batch_size,
+                channels_last=self.channels_last,
+            )
+            self.accuracies[epoch] = acc
+            log.info("epoch %d/%d: test accuracy %.4f", epoch, self.epochs, acc)
         if epoch not in self.save_epochs:
             return
         state = capture_state(

@@ -251,3 +251,30 @@ def test_the_per_point_values_are_stored_and_show_json_prints_every_column(tmp_p
     assert shown["key"] == c.key and len(shown["rows"]) == len(frame)
     for field in ("probe", "relative_depth", "d", "m", "mapc", "radius", "mapc_undiluted", "unresolved"):
         assert [r[field] for r in shown["rows"]] == frame[field].tolist()
+
+
+def test_cells_on_the_same_activations_are_measured_together_each_as_alone(tmp_path):
+    import dataclasses
+
+    c = cell(UNTRAINED)
+    others = [c.changed("float32"), c.changed("unscaled_fit")]
+    assert all(pipeline.shares_activations(c, o) for o in others)
+    assert not pipeline.shares_activations(c, c.changed("authors"))
+    together, alone = Store(tmp_path / "together"), Store(tmp_path / "alone")
+    pipeline.profile(c, together)  # one already stored: only the two others are measured
+    budget = [c, others[0], c.changed("authors"), others[1], others[0]]
+    assert pipeline.measured_with(others[0], budget, together) == [others[1]]
+    assert pipeline.measured_with(c.changed("authors"), budget, together) == []
+    entries = pipeline.ensure_profiles([c, *others], together)
+    assert [e.key for e in entries] == [x.key for x in (c, *others)]
+    for x in (c, *others):
+        pd.testing.assert_frame_equal(
+            pipeline.profile(x, together), pipeline.profile(x, alone), check_exact=True
+        )
+        pd.testing.assert_frame_equal(pipeline.stored_points(x, together), pipeline.stored_points(x, alone))
+    assert together.get("profile", others[0].key).meta["measured_with"] == [others[1].key]
+    assert "measured_with" not in together.get("profile", c.key).meta
+    with pytest.raises(ValueError, match="does not share activations"):
+        pipeline.ensure_profiles(
+            [c, dataclasses.replace(c, measurement=dataclasses.replace(MEASUREMENT, points=7))], together
+        )

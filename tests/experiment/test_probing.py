@@ -324,3 +324,57 @@ def test_the_authors_preset_measures_the_released_way_whatever_the_chunking(spli
     latent = whole.frame[whole.frame["depth"] > 0]
     assert (latent["K"] <= TINY.neighbours + 1).all()  # 2^t − 1 with t <= toggles, and the point
     assert latent["mapc"].notna().all()
+
+
+def test_the_fit_precision_changes_the_fits_not_the_dimensions(split, vgg, whole):
+    """The precision is that of the curvature fits: TwoNN runs on the activations as the network
+    computes them and PCA in float64 under both, so a float32 measurement has the same d."""
+    single = probing.measure(*vgg, split, dataclasses.replace(SMALL, precision="float32"))
+    for column in ("id_mean", "id_std", "pca_dim", "d"):
+        assert single[column].tolist() == whole[column].tolist(), column
+    assert not single["mapc"].equals(whole["mapc"])  # the fits did change
+
+
+def test_measurements_that_differ_only_in_the_fit_share_their_activations(split, vgg, whole, tmp_path):
+    """Measured together, each profile is bit-identical to the one measured alone; the forward
+    passes and TwoNN are done once for all of them."""
+    fits = [
+        dataclasses.replace(SMALL, precision="float32"),
+        dataclasses.replace(SMALL, deviations=("unscaled_fit",)),
+        dataclasses.replace(SMALL, precision="float32", deviations=("full_dim_zero", "svd_fit")),
+    ]
+    model, probes = vgg
+    forwards = []
+    hook = model.register_forward_hook(lambda module, args, out: forwards.append(args[0].shape[0]))
+    try:
+        together = probing.measure_profiles(
+            model, probes, split, [SMALL, *fits], workdirs=[tmp_path / str(i) for i in range(4)]
+        )
+    finally:
+        hook.remove()
+    alone = [whole, *(probing.measure(model, probes, split, m) for m in fits)]
+    for shared, own in zip(together, alone):
+        pd.testing.assert_frame_equal(shared.frame, own, check_exact=True)
+    assert not together[1].frame["mapc"].equals(together[0].frame["mapc"])
+    # one forward pass per point's neighbourhood and per TwoNN run, not one per measurement
+    per_point = SMALL.neighbours + 1
+    assert forwards.count(per_point) == SMALL.points
+    assert sum(n == SMALL.id_samples for n in forwards) == SMALL.id_runs
+    # each measurement's workdir holds its own partial results, for a resume of any of them
+    for i in range(4):
+        assert (tmp_path / str(i) / "intrinsic_dimension.json").is_file()
+        assert list((tmp_path / str(i)).glob("curvature_*.pt"))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        dict(toggles=2),
+        dict(split="train-augmented"),
+        dict(deviations=("point_among_neighbours",)),
+        dict(deviations=("authors_neighbourhoods",)),
+    ],
+)
+def test_measurements_that_differ_in_their_activations_are_not_measured_together(split, vgg, other):
+    with pytest.raises(ValueError, match="differ only in the precision and the fit's deviations"):
+        probing.measure_profiles(*vgg, split, [SMALL, dataclasses.replace(SMALL, **other)])

@@ -80,11 +80,27 @@ def test_each_changed_cell_is_an_attribution_test_parameter():
     assert groups[0].id == f"{groups[0].cells[0].id}-authors"
 
 
-@pytest.mark.parametrize("name", ["smoke", "paper"])
-def test_a_budget_without_changes_has_no_attribution(name):
-    budget = get_budget(name)
+def test_a_budget_without_changes_has_no_attribution():
+    budget = get_budget("smoke")
     assert budget.attribution_cells() == () and budget.all_cells() == budget.claim_cells()
     assert evaluate_attribution(budget, lambda cell: None) == []
+
+
+def test_the_paper_budget_attributes_every_cell_and_shows_its_untrained_vgg16_once_per_change():
+    budget = get_budget("paper")
+    triples = budget.attribution_cells()
+    assert len({(change, changed.key) for change, _, changed in triples}) == len(triples)
+    authors = [cell.key for change, cell, _ in triples if change == "authors"]
+    assert sorted(authors) == sorted(c.key for c in budget.claim_cells())  # the VGG16 once, not twice
+    (vgg16,) = budget.demonstrations
+    assert (vgg16.training.dataset, vgg16.training.model, vgg16.training.recipe) == (
+        "cifar10",
+        "vgg16",
+        "untrained",
+    )
+    assert [change for change, cell, _ in triples if cell == vgg16] == ["authors", "float32", "unscaled_fit"]
+    ids = [g.id for g in groups_of(budget)[ATTRIBUTION_KIND]]
+    assert len(set(ids)) == len(ids)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from crlm_bench.experiment.pipeline import PROFILE_KIND, TRAINING_KIND
 from crlm_bench.experiment.store import Store
 from crlm_bench.replication import claims as C
 from crlm_bench.replication import report as R
-from crlm_bench.replication.budgets import get_budget
+from crlm_bench.replication.budgets import CPU_EPOCHS, get_budget
 from crlm_bench.replication.report import figures as F
 from crlm_bench.replication.report import markdown as M
 from tests.replication import claim_cases as cases
@@ -177,7 +177,7 @@ def test_the_caveat_comes_first_then_the_verdicts_then_the_figures(written):
 
 def test_each_budget_has_a_caveat_and_an_unknown_one_says_so(tmp_path):
     texts = {name: get_budget(name).caveat for name in ("smoke", "cpu", "paper")}
-    assert "not the paper's conditions" in texts["cpu"] and "8 epochs" in texts["cpu"]
+    assert "not the paper's conditions" in texts["cpu"] and f"{CPU_EPOCHS} epochs" in texts["cpu"]
     assert "paper's grid" in texts["paper"]
     R.write_report(tmp_path, [], [], budget=None, settings={}, figures=False)
     md = (tmp_path / R.REPORT_MD).read_text(encoding="utf-8")

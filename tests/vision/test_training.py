@@ -46,6 +46,11 @@ def test_options_defaults_and_derived_epochs():
         (dict(epochs=3, stop_after=4), r"stop_after must be in 1..3, got 4"),
         (dict(epochs=3, train_subset=1), "train_subset must be None or an integer >= 2"),
         (dict(epochs=3, test_subset=8.0), "test_subset must be None or an integer >= 2"),
+        (
+            dict(epochs=3, save_at=[1], evaluate_at=[2]),
+            r"evaluate_at must hold saved epochs \[1, 3\], got \[2\]",
+        ),
+        (dict(epochs=3, evaluate_at=[True]), r"evaluate_at must hold saved epochs"),
     ],
 )
 def test_bad_options(kwargs, match):
@@ -158,6 +163,27 @@ def test_reports_the_last_epochs_accuracy_not_the_best(monkeypatch):
     result = train(build("resnet8_narrow", seed=0), "synthetic", "baseline", options)
     assert result.test_accuracy == ((1, 0.9), (2, 0.4), (3, 0.6))
     assert result.final_accuracy == 0.6 and result.accuracy_by_epoch[1] == 0.9
+
+
+def test_evaluates_only_where_asked_and_trains_the_same(monkeypatch):
+    calls = []
+    real = training.evaluate_tensors
+    monkeypatch.setattr(training, "evaluate_tensors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    handed = {}
+    every = FitOptions(epochs=3, save_at=[1, 2], seed=4, **FAST)
+    assert FitOptions(epochs=3, save_at=[1, 2], evaluate_at=[1], stop_after=2).evaluate_epochs == [1, 2]
+    a, b = build("resnet8_narrow", seed=0), build("resnet8_narrow", seed=0)
+    r_every = train(a, "synthetic", "baseline", every)
+    assert len(calls) == 3
+    calls.clear()
+    some = every.replace(evaluate_at=[2], on_checkpoint=lambda c: handed.update({c.epoch: c.test_accuracy}))
+    r_some = train(b, "synthetic", "baseline", some)
+    assert len(calls) == 2  # epoch 2 as asked, epoch 3 the last
+    assert (
+        r_some.test_accuracy == r_every.test_accuracy[1:] and r_some.final_accuracy == r_every.final_accuracy
+    )
+    assert math.isnan(handed[1]) and handed[2] == r_every.test_accuracy[1][1]
+    _assert_same(_weights(a), _weights(b))  # an evaluation changes nothing in the training
 
 
 def test_learns_the_synthetic_set_and_evaluate_agrees():
