@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing, on demand (not in CI): create .venv with the test and mutation extras, mutate the
 # math core and the claim statistics with mutmut (configured under [tool.mutmut] in pyproject.toml),
-# run each mutant against the selected tests that call its function, one child process at a time,
+# run each mutant against the selected tests that call its function, one child process per core
+# (one torch thread each) with hypothesis' "mutation" profile (8 derandomised examples, conftest.py),
 # and print the score per module (mutation/score.py; equivalent mutants in mutation/equivalent.md).
 #   bash scripts/mutation.sh            every module
 #   bash scripts/mutation.sh claims     crlm_bench/replication/claims only, against tests/replication
@@ -19,11 +20,12 @@ case "$group" in
 esac
 source scripts/_venv.sh mutation
 export CRLM_MUTATION_TESTS="$tests"  # read by mutation/guard.py
-export MPLBACKEND=Agg CUDA_VISIBLE_DEVICES="" PYTHONHASHSEED=0
-# one thread: mutmut forks after torch is imported, and the machine's cores are shared
+export MPLBACKEND=Agg CUDA_VISIBLE_DEVICES="" PYTHONHASHSEED=0 HYPOTHESIS_PROFILE=mutation
+# one thread per child: mutmut forks after torch is imported, and the children share the cores
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+children=$(nproc)
 rm -rf mutants
 start=$(date +%s)
-.venv/bin/mutmut run --max-children 1 "${mutants[@]}"
-echo "mutmut run ($group): $(( $(date +%s) - start )) s"
+.venv/bin/mutmut run --max-children "$children" "${mutants[@]}"
+echo "mutmut run ($group, $children children): $(( $(date +%s) - start )) s"
 exec .venv/bin/python mutation/score.py
