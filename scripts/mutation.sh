@@ -22,8 +22,9 @@ source scripts/_venv.sh mutation
 export CRLM_MUTATION_TESTS="$tests"  # read by mutation/guard.py
 export MPLBACKEND=Agg CUDA_VISIBLE_DEVICES="" PYTHONHASHSEED=0 HYPOTHESIS_PROFILE=mutation
 # one thread per child: mutmut forks after torch is imported, and the children share the cores
+# (nproc --all: plain nproc honours the OMP_NUM_THREADS=1 set here and would answer 1)
+children=$(nproc --all)
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-children=$(nproc)
 rm -rf mutants
 start=$(date +%s)
 .venv/bin/mutmut run --max-children "$children" "${mutants[@]}"
