@@ -261,3 +261,52 @@ def test_pca_dimension_of_degenerate_inputs_is_its_documented_rule(case, varianc
     else:  # the constant feature and the offset change nothing
         plain = torch.randn(400, 4, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
         assert expected == _pca_by_hand((plain @ mix.double()).numpy(), variance)
+
+
+# ------------------------------------------------------------------------------------------
+# messages, bounds and boundaries (pinned against the mutation run of 2026-12-02)
+
+
+def _line(n: int, duplicates: int = 0) -> torch.Tensor:
+    """n points on a line with growing gaps (every r₁ < r₂), the last one repeated ``duplicates``
+    times: those copies and the original are the only points TwoNN drops."""
+    x = torch.cumsum(torch.arange(n, dtype=torch.float64), 0)
+    return torch.cat([x, x[-1:].repeat(duplicates)])[:, None]
+
+
+def test_twonn_says_what_it_dropped():
+    with pytest.warns(DuplicatePointsWarning) as caught:
+        twonn(_line(10, duplicates=1))
+    (w,) = caught
+    assert str(w.message) == (
+        "twonn dropped 2 of 11 points (18%) whose nearest neighbour is a duplicate or ties the "
+        "second; the estimate rests on the remaining points"
+    )
+    # (that it points at the caller, stacklevel=2, cannot be asserted under mutmut, whose
+    # trampoline adds a frame)
+
+
+def test_twonn_warns_only_above_its_share_not_at_it():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DuplicatePointsWarning)
+        twonn(_line(19, duplicates=1))  # 2 of 20 dropped: exactly 10 %, no warning
+
+
+def test_twonn_errors_name_their_cause():
+    with pytest.raises(ValueError, match=r"^fraction must be in \(0, 1\], got 1.5$"):
+        twonn(_line(20), fraction=1.5)
+    with pytest.warns(DuplicatePointsWarning):
+        with pytest.raises(ValueError) as raised:
+            twonn(torch.zeros(10, 3))
+    assert str(raised.value) == (
+        "twonn needs at least 3 distinct, untied points; only 0 of 10 remain after dropping "
+        "duplicates and ties"
+    )
+
+
+def test_pca_dimension_takes_the_first_component_that_exceeds_the_share_not_reaches_it():
+    x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    assert pca_dimension(x, variance=0.5) == 2  # two equal components: 0.5 is reached, not exceeded
+    assert pca_dimension(x, variance=0.49) == 1
+    with pytest.raises(ValueError, match=r"variance must be in \(0, 1\), got 0.0"):
+        pca_dimension(x, variance=0.0)
