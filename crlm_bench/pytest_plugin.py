@@ -627,7 +627,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from crlm_bench.experiment.executors import missing_cells, submit
 
     state = _state(config)
-    missing = missing_cells(_selected_cells(session.items), state.store)
+    missing = missing_cells(config.stash[_SELECTED], state.store)
     if not missing:
         return
     folder = config.getoption("--submitit-folder") or str(Path(state.store.root) / ".submitit")

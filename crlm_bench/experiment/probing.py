@@ -748,19 +748,18 @@ def measure_profiles(
     sample = activations(model, probes, normalize(images[points[:1]].to(device), dataset))
     widths = {name: a.shape[1] for name, a in sample.items()}
     k = neighbour_count(images, dataset, plans[0])
+    fitted = {p.name: dimension_for_fit(ids[p.name]["mean"], k, widths[p.name]) for p in probes}
     dims: list[dict[str, int]] = []
     clipped: list[dict[str, bool]] = []
     for plan in plans:
-        dims.append({})
-        clipped.append({})
-        for p in probes:
-            dims[-1][p.name], clipped[-1][p.name] = dimension_for_fit(ids[p.name]["mean"], k, widths[p.name])
-            full = max(1, int(round(ids[p.name]["mean"])))
-            if plan.deviates("full_dim_zero") and full >= widths[p.name]:
-                dims[-1][p.name], clipped[-1][p.name] = (
-                    full,
-                    False,
-                )  # zero curvatures there (curvature_chunks)
+        chosen = dict(fitted)
+        if plan.deviates("full_dim_zero"):
+            for p in probes:
+                full = max(1, int(round(ids[p.name]["mean"])))
+                if full >= widths[p.name]:
+                    chosen[p.name] = (full, False)  # zero curvatures there (curvature_chunks)
+        dims.append({name: d for name, (d, _) in chosen.items()})
+        clipped.append({name: c for name, (_, c) in chosen.items()})
 
     stats = curvature_chunks(
         model, probes, images, dataset, dims, widths, plans, workdirs=paths, progress=progress, report=report

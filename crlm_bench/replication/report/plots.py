@@ -40,8 +40,6 @@ __all__ = ["STYLE", "curve", "gap_accuracy", "gap_training", "profiles", "recipe
 Verdicts = Mapping[tuple[str, str], Verdict]
 
 HOLDS = {True: "✓", False: "✗", None: "–"}
-#: the mark of each outcome (a verdict with its interval: holds, fails, inconclusive)
-MARKS = OUTCOME_MARKS
 #: matplotlib settings the figures are drawn and saved under (:mod:`.figures`).
 STYLE = {
     "font.size": 10,
@@ -87,7 +85,7 @@ def profiles(
     for (model, r), colour in zip(sorted(baseline.items()), colours):
         c = curves[r.cell_id]
         v = shape[model]
-        label = model if v is None else f"{model} {MARKS[v.outcome]} margin {fmt(v.value)}"
+        label = model if v is None else f"{model} {OUTCOME_MARKS[v.outcome]} margin {fmt(v.value)}"
         xs, ys = list(c.relative_depth), _positive(c.values)
         if r.replicas:
             label += f" (mean of {len(r.replicas)} seeds)"
@@ -143,7 +141,8 @@ def profiles(
     ax_id.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, framealpha=0.9)
     if id_verdict is not None:
         ax_id.set_title(
-            f"id-not-curvature {MARKS[id_verdict.outcome]}: median |ρ(ID, MAPC)| = {fmt(id_verdict.value)}"
+            f"id-not-curvature {OUTCOME_MARKS[id_verdict.outcome]}: "
+            f"median |ρ(ID, MAPC)| = {fmt(id_verdict.value)}"
             f" (needs {id_verdict.threshold})"
         )
     else:
@@ -272,7 +271,7 @@ def untrained(
             final = v.details.get("final_ratio")
             final_needed = THRESHOLDS["untrained-flattens/final-ratio"].text
             ax.set_title(
-                f"{model} {MARKS[v.outcome]}\n"
+                f"{model} {OUTCOME_MARKS[v.outcome]}\n"
                 f"untrained/trained last {fmt(v.value)} (needs {collapse_needed.text})\n"
                 f"untrained last/penult. {fmt(final)} (needs {final_needed})",
                 fontsize=9,
@@ -396,7 +395,7 @@ def recipes(
             below = v.details.get("below_other_recipes") or {}
             not_below = [k for k, b in below.items() if not b]
             ax_bar.set_title(
-                f"{model}: mixup-flattens {MARKS[v.outcome]}, mixup {fmt(v.value)}× baseline\n"
+                f"{model}: mixup-flattens {OUTCOME_MARKS[v.outcome]}, mixup {fmt(v.value)}× baseline\n"
                 + (f"but not below {', '.join(not_below)}" if not_below else "and below every other recipe"),
                 fontsize=9.5,
             )
@@ -501,7 +500,7 @@ def gap_accuracy(
     threshold = THRESHOLDS["gap-tracks-accuracy/across-models"]
     if v is not None:
         text = (
-            f"across models {MARKS[v.outcome]}\nSpearman ρ = {fmt(v.value)}, 95 % {v.interval_text()}"
+            f"across models {OUTCOME_MARKS[v.outcome]}\nSpearman ρ = {fmt(v.value)}, 95 % {v.interval_text()}"
             f"  (needs {threshold.text})\n{_p_value(v)}Pearson r = {fmt(v.details.get('pearson'))} "
             f"over {v.details.get('n_models', len(points))} models"
         )
@@ -551,7 +550,8 @@ def gap_training(dataset: str, runs: Sequence[Verdict]) -> Figure:
         low, high = paper.CHECKPOINT_PEARSON_RANGE
         slopes = [s.value for s in paper.CHECKPOINT_SLOPE.values()]
         text = (
-            f"along training {MARKS[v.outcome]} ({v.details.get('n_checkpoints', len(xs))} checkpoints)\n"
+            f"along training {OUTCOME_MARKS[v.outcome]} "
+            f"({v.details.get('n_checkpoints', len(xs))} checkpoints)\n"
             f"Pearson r = {fmt(v.value)}, 95 % {v.interval_text()}  (needs {r_needed.text})\n{_p_value(v)}"
             f"slope {fmt(slope)} per accuracy point  (needs {slope_needed.text})\n"
             f"paper (CIFAR-10): r {low.value:g}–{high.value:g}, slopes {min(slopes):g}–{max(slopes):g}"
