@@ -30,7 +30,7 @@ CIFAR-100 mean (0.5074, 0.4867, 0.4411), std (0.2011, 0.1987, 0.2025) (the paper
 mean 0.2860, std 0.3530 (of its training set). Training augmentation (the paper's):
 RandomCrop(size, padding 4) + random horizontal flip.
 
-One module for the four data sets (about 510 lines, above the project's ~500): they share the
+One module for the four data sets (about 560 lines, above the project's ~500): they share the
 readers' checks, the normalisation and the error that says what to type.
 """
 

@@ -17,8 +17,9 @@ Test accuracy is measured at every saved epoch on the test split (evaluation vie
 augmentation); the accuracy reported is the last epoch's, never the best one (the paper's released
 code kept the best checkpoint on the test set, which is selection on the test set).
 
-The trainer stays one module (about 500 lines): :class:`FitOptions`, the run's steps and the
-result are read together; recipes, mixing, sampling, checkpoints and evaluation live beside it.
+The trainer stays one module (about 525 lines, above the project's ~500): :class:`FitOptions`, the
+run's steps and the result are read together; recipes, mixing, sampling, checkpoints and
+evaluation live beside it.
 """
 
 from __future__ import annotations
