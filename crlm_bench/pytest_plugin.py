@@ -600,16 +600,45 @@ _PREFLOWN = pytest.StashKey[bool]()
 
 
 def _cells_of_ids(config: pytest.Config, ids: list[str]) -> list:
-    """The cells of the claim tests among node ids ``file::test[GROUP]``."""
+    """The cells of the claim tests among node ids ``file::test[GROUP]``.
+
+    A node id is a claim test's only where its test function takes a group fixture, the rule
+    :func:`pytest_generate_tests` applies: the controller does not collect, so it reads the
+    function's parameters from the file (an id of another test may carry a cell's id as its
+    parameter, e.g. a test of cell ids)."""
     from crlm_bench.replication.budgets import get_budget
     from crlm_bench.replication.grid import groups_of
 
     by_id = {g.id: g for groups in groups_of(get_budget(budget_of(config))).values() for g in groups}
+    claim_tests: dict[str, frozenset[str]] = {}
     cells = []
     for node_id in ids:
         group = by_id.get(node_id.rpartition("[")[2].rstrip("]")) if node_id.endswith("]") else None
-        cells += list(group.cells) if group is not None else []
+        if group is None:
+            continue
+        path, _, name = node_id.partition("[")[0].partition("::")
+        if path not in claim_tests:
+            claim_tests[path] = _claim_test_functions(config.rootpath / path)
+        if name in claim_tests[path]:
+            cells += list(group.cells)
     return cells
+
+
+def _claim_test_functions(path: Path) -> frozenset[str]:
+    """Names of the module-level test functions in ``path`` that take a group fixture (none where
+    the file cannot be read or parsed: pytest's own collection reports that)."""
+    import ast
+
+    from crlm_bench.replication.grid import TEST_KINDS
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    functions = (n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
+    return frozenset(
+        f.name for f in functions if {a.arg for a in (*f.args.args, *f.args.kwonlyargs)} & set(TEST_KINDS)
+    )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -129,3 +129,23 @@ def test_under_xdist_the_controller_runs_the_preflight_before_any_test(claims):
     out = result.stdout.str()
     assert "cifar10 (looked in" in out and "--data-dir" in out and "no tests ran" in out
     assert not (claims.path / "store").exists()
+
+
+def test_under_xdist_a_test_that_is_not_a_claim_test_is_not_preflighted_for_its_cell_like_id(pytester):
+    """A test of cell ids has a paper cell's id as its parameter: without a group fixture it is no
+    claim test, and xdist's controller does not stop the session for the paper budget's cost."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(
+        test_ids="""
+        import pytest
+
+        @pytest.mark.parametrize("text", ["cifar10-resnet18-baseline-s0-e200"])
+        def test_id(text):
+            assert text.startswith("cifar10")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--data-dir", "empty", timeout=300
+    )
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    result.assert_outcomes(passed=1)
