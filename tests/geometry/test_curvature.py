@@ -4,6 +4,8 @@ bad input."""
 from __future__ import annotations
 
 import math
+import re
+import warnings
 
 import pytest
 import torch
@@ -669,3 +671,433 @@ def test_a_scale_missed_by_the_sampled_rows_is_recovered(monkeypatch, layout):
     for f in FIELDS:
         torch.testing.assert_close(getattr(got_i, f), getattr(exact, f), rtol=0.0, atol=0.0)
     assert bool(torch.isfinite(got_k).all())
+
+
+# ------------------------------------------------------------------------------------------
+# pinned behaviour: messages, boundaries, chunks and routes (mutation testing, mutation/README.md)
+
+
+def _exactly(message: str) -> str:
+    """A ``match`` pattern for the whole of ``message``."""
+    return "^" + re.escape(message) + "$"
+
+
+def _fields(inv: Invariants) -> list[torch.Tensor]:
+    return [getattr(inv, f) for f in FIELDS]
+
+
+def _small_case():
+    g = torch.Generator().manual_seed(0)
+    return torch.zeros(2, 5, dtype=F64), torch.randn(2, 6, 5, generator=g, dtype=F64)
+
+
+def _nan_neighbours():
+    pts, nbs = _small_case()
+    nbs[1, 2, 3] = float("nan")
+    return pts, nbs
+
+
+UNDERDETERMINED = (
+    "the quadratic fit is under-determined: K = 6 neighbours for 9 coefficients "
+    "(dim = 3 needs K ≥ dim + dim(dim+1)/2 = 9)"
+)
+
+INPUT_ERRORS = {
+    "neighbours-not-numbers": (
+        lambda: principal_curvatures(_small_case()[0], "abc", 1),
+        TypeError,
+        "neighbours must be a tensor or array-like of numbers, got str",
+    ),
+    "neighbours-not-3d": (
+        lambda: principal_curvatures(_small_case()[0], _small_case()[1][0], 1),
+        ValueError,
+        "neighbours must have shape (n, K, D) = (2, K, 5) to match points (2, 5), got (6, 5)",
+    ),
+    "neighbours-nan": (
+        lambda: principal_curvatures(*_nan_neighbours(), 1),
+        ValueError,
+        "neighbours contains NaN or Inf in 1 of 2 rows (first at row 1); "
+        "drop or repair those rows before estimating",
+    ),
+    "dtypes-differ": (
+        lambda: principal_curvatures(_small_case()[0].float(), _small_case()[1], 1),
+        ValueError,
+        "points (torch.float32, cpu) and neighbours (torch.float64, cpu) must share dtype and device; "
+        "convert one with .to(...)",
+    ),
+    "dim-too-large": (
+        lambda: principal_curvatures(*_small_case(), 5),
+        ValueError,
+        "dim = 5 leaves no normal direction: it must be below min(K, D) = min(6, 5); "
+        "use more neighbours or a smaller intrinsic dimension",
+    ),
+    "dim-zero": (
+        lambda: curvature_invariants(*_small_case(), 0),
+        ValueError,
+        "dim must be an integer >= 1, got 0; dim is the intrinsic dimension (tangent directions)",
+    ),
+    "dim-float": (
+        lambda: principal_curvatures(*_small_case(), 2.0),
+        TypeError,
+        "dim must be an integer, got 2.0 (float); dim is the intrinsic dimension (tangent directions)",
+    ),
+    "underdetermined-curvatures": (
+        lambda: principal_curvatures(*_small_case(), 3),
+        ValueError,
+        UNDERDETERMINED + "; use more neighbours, or pass allow_underdetermined=True to take the "
+        "minimum-norm solution as the paper's input probe does",
+    ),
+    "underdetermined-invariants": (
+        lambda: curvature_invariants(*_small_case(), 3),
+        ValueError,
+        UNDERDETERMINED + "; use more neighbours, or pass allow_underdetermined=True to take the "
+        "minimum-norm solution as the paper's input probe does",
+    ),
+    "max-iter-zero": (
+        lambda: curvature_invariants(*_small_case(), 1, max_iter=0),
+        ValueError,
+        "max_iter must be an integer >= 1, got 0; it caps the Krylov blocks",
+    ),
+    "max-iter-float": (
+        lambda: curvature_invariants(*_small_case(), 1, max_iter=1.5),
+        TypeError,
+        "max_iter must be an integer, got 1.5 (float); it caps the Krylov blocks",
+    ),
+    "mapc-empty": (lambda: mapc(torch.empty(0, 3, 2)), ValueError, "mapc of an empty tensor is undefined"),
+    "mapc-not-numbers": (
+        lambda: mapc("abc"),
+        TypeError,
+        "curvatures must be a tensor or array-like of numbers, got str",
+    ),
+    "mapc-nan": (
+        lambda: mapc(
+            torch.zeros(2, 3, 2).index_put_((torch.tensor(1), torch.tensor(2)), torch.tensor(math.nan))
+        ),
+        ValueError,
+        "curvatures contains NaN or Inf in 1 of 2 rows (first at row 1); "
+        "drop or repair those rows before estimating",
+    ),
+    "n-coefficients-negative": (
+        lambda: n_coefficients(-1),
+        ValueError,
+        "dim must be an integer >= 0, got -1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INPUT_ERRORS, ids=list(INPUT_ERRORS))
+def test_each_input_error_says_what_was_wrong_and_what_to_do(case):
+    call, error, message = INPUT_ERRORS[case]
+    with pytest.raises(error, match=_exactly(message)):
+        call()
+
+
+def test_underdetermined_warning_text_and_the_exactly_determined_fit():
+    """K = p neighbours determine the fit (no warning); one fewer is under-determined."""
+    pts, nbs = quadric_patch(0, 2, 1, 6, n=2, k=5)  # p = 5 for dim 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert principal_curvatures(pts, nbs, 2).shape == (2, 3, 2)
+    message = (
+        "the quadratic fit is under-determined: K = 4 neighbours for 5 coefficients "
+        "(dim = 2 needs K ≥ dim + dim(dim+1)/2 = 5); taking the minimum-norm least-squares solution"
+    )
+    with pytest.warns(UnderdeterminedFitWarning, match=_exactly(message)):
+        principal_curvatures(pts, nbs[:, :4], 2, allow_underdetermined=True)
+
+
+def test_n_coefficients_counts_linear_and_quadratic_terms():
+    assert [n_coefficients(d) for d in range(5)] == [0, 2, 5, 9, 14]
+
+
+def test_mapc_of_any_shape():
+    assert mapc(torch.tensor(-2.0)) == 2.0  # a single curvature
+    assert mapc(torch.tensor([[[1.0], [-2.0], [3.0]]])) == 2.0  # one point, an odd count
+    assert mapc([1, -3]) == 2.0  # integers, one dimension
+
+
+def test_chunk_points_fill_the_byte_budget_and_at_most_the_threads(monkeypatch):
+    cpu, elsewhere = torch.device("cpu"), torch.device("meta")
+    per_point = 10 * (30 + 10) * 8  # K × (max(K, D) + K) × itemsize for K = 10, D = 30, float64
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 64)
+    monkeypatch.setattr(curvature, "CHUNK_BYTES", 5 * per_point + per_point // 2)
+    assert curvature._chunk_points(100, 10, 30, 8, cpu) == 5
+    assert curvature._chunk_points(3, 10, 30, 8, cpu) == 3  # never more than the points
+    monkeypatch.setattr(curvature, "CHUNK_BYTES", per_point - 1)
+    assert curvature._chunk_points(100, 10, 30, 8, cpu) == 1  # one point even above the budget
+    monkeypatch.setattr(curvature, "CHUNK_BYTES", 2**40)
+    assert curvature._chunk_points(100, 10, 30, 8, cpu) == 64
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert curvature._chunk_points(100, 10, 30, 8, cpu) == 1
+    assert curvature._chunk_points(100, 10, 30, 8, elsewhere) == 100  # off the CPU: no thread cap
+
+
+def test_column_slices_on_the_cpu_and_elsewhere():
+    delta = torch.arange(2 * 3 * 600, dtype=F64).reshape(2, 3, 600)
+    parts = list(curvature._column_slices(delta))
+    assert [p.shape[-1] for p in parts] == [256, 256, 88]
+    assert torch.equal(torch.cat(parts, -1), delta)
+    assert [p.shape[-1] for p in curvature._column_slices(delta.to("meta"))] == [600]
+
+
+def test_block_budget_is_the_share_of_the_flop_count():
+    # Gram route 2K²D + 10K³ = 1.2e10, one block 4KDq = 8e6: 0.2 × 1500 blocks
+    assert curvature._block_budget(1000, 1000, 2) == 300
+
+
+def test_results_follow_the_input_device_not_the_default_one(monkeypatch):
+    """Every tensor made on the way is put on the input's device, whatever torch's default is."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
+    small, krylov = quadric_patch(0, 2, 1, 6, n=3, k=12), quadric_patch(1, 1, 1, 200, n=2, k=60, noise=1e-4)
+
+    def everything():
+        out = []
+        for rescale in (True, False):
+            out += principal_curvatures(*small, 2, return_hessians=True, rescale=rescale)
+            out += principal_curvatures(*small, 2, method="svd", rescale=rescale)[None]
+            out += _fields(curvature_invariants(*small, 2, rescale=rescale))
+        return out + _fields(curvature_invariants(*krylov, 1))
+
+    expected = everything()
+    with torch.device("meta"):
+        got = everything()
+    assert all(g.device.type == "cpu" and torch.equal(g, e) for g, e in zip(got, expected, strict=True))
+
+
+def _normalised_patch(seed: int, dim: int, ambient: int, n: int, k: int):
+    """A patch each of whose neighbourhoods has max |y − x| in [0.5, 1): scale exponent 0."""
+    pts, nbs = quadric_patch(seed, dim, 1, ambient, n=n, k=k)
+    _, e = torch.frexp((nbs - pts[:, None]).abs().amax((1, 2)))
+    s = (2.0 ** -e.double())[:, None]
+    return pts * s, nbs * s[..., None]
+
+
+@pytest.mark.filterwarnings("error")  # nor a resized output buffer
+@pytest.mark.parametrize("ambient,dim", [(6, 2), (3, 1)])
+def test_multi_point_chunks_and_the_released_arithmetic(monkeypatch, ambient, dim):
+    """Chunks of up to four points (more points than coordinates in the second case). Where each
+    neighbourhood's scale exponent is 0 already, rescale=False computes the very same numbers."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    pts, nbs = _normalised_patch(2, dim, ambient, n=6, k=12)
+    sizes, hessians = [], curvature._hessians
+    monkeypatch.setattr(curvature, "_hessians", lambda c, d: sizes.append(c.shape[0]) or hessians(c, d))
+    for method in ("gram", "svd"):
+        scaled = principal_curvatures(pts, nbs, dim, method=method)
+        assert scaled.shape == (6, min(12, ambient) - dim, dim)
+        assert torch.equal(principal_curvatures(pts, nbs, dim, method=method, rescale=False), scaled)
+    assert sizes == [4, 2] * 4
+    inv, released = curvature_invariants(pts, nbs, dim), curvature_invariants(pts, nbs, dim, rescale=False)
+    assert all(torch.equal(a, b) for a, b in zip(_fields(inv), _fields(released), strict=True))
+
+
+def test_chunks_are_sized_in_the_compute_dtype(monkeypatch):
+    pts, nbs = quadric_patch(0, 2, 1, 6, n=3, k=12)
+    itemsizes, chunk_points = [], curvature._chunk_points
+    monkeypatch.setattr(curvature, "_chunk_points", lambda *a: itemsizes.append(a[3]) or chunk_points(*a))
+    for dtype in (F64, torch.float32, torch.float16):
+        principal_curvatures(pts.to(dtype), nbs.to(dtype), 2)
+    assert itemsizes == [8, 4, 4] and all(type(s) is int for s in itemsizes)
+
+
+@pytest.mark.parametrize("outlier,exponent", [(2047.5, 0), (4096.0, 13)])
+def test_the_sampled_scale_is_kept_up_to_the_slack_bound(outlier, exponent):
+    """K = 32 rows, every other one sampled; the unsampled rows bring ‖Δ'‖_F to exactly the bound
+    2^SCALE_SLACK · √(KD) = 2048 (the sampled scale is kept) or past it (the exact one is taken)."""
+    pts, nbs = torch.zeros(1, 2, dtype=F64), torch.zeros(1, 32, 2, dtype=F64)
+    nbs[0, 0, 0] = 0.5  # the sampled rows' largest entry: exponent 0
+    nbs[0, [1, 3, 5, 7], 0] = torch.tensor([outlier, 45.0, 4.5, 1.5], dtype=F64)  # squares sum to 2^22 - 1/4
+    ((delta,), e), *more = curvature._by_chunk(pts, nbs, True, lambda d: (d.clone(),))
+    assert not more and e.tolist() == [exponent]
+    assert torch.equal(delta, nbs * 2.0**-exponent)
+
+
+def test_small_neighbourhoods_are_sampled_whole():
+    """Below 2·SCALE_SAMPLE_ROWS neighbours every row is read: the sampled scale is the exact one."""
+    g = torch.Generator().manual_seed(0)
+    pts = torch.zeros(2, 4, dtype=F64)
+    nbs = 0.1 * torch.rand(2, 20, 4, generator=g, dtype=F64)
+    nbs[:, 1, 2] = 0.9  # the largest displacement, on a row that every other row would skip
+    assert curvature._sampled_exponents(pts, nbs, F64).tolist() == [0, 0]
+    assert curvature._exact_exponents(pts, nbs, F64).tolist() == [0, 0]
+
+
+@pytest.mark.filterwarnings("error")  # nor a resized output buffer
+def test_a_missed_scale_in_a_chunk_of_several_points_refills_that_point_only(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    pts, nbs = quadric_patch(1, 2, 1, 6, n=3, k=40)
+    pts, nbs = pts.float(), nbs.float()
+    nbs[0, 1] = pts[0] + 2.0**80 * (nbs[0, 1] - pts[0])  # row 1 is not sampled (stride 2)
+    got_k, got_i = principal_curvatures(pts, nbs, 2), curvature_invariants(pts, nbs, 2)
+    monkeypatch.setattr(curvature, "SCALE_SAMPLE_ROWS", 10**6)  # every row: the exact scale
+    assert torch.equal(got_k, principal_curvatures(pts, nbs, 2))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(_fields(got_i), _fields(curvature_invariants(pts, nbs, 2)), strict=True)
+    )
+
+
+def test_gram_coordinates_scale_exactly_and_drop_a_direction_at_the_floor():
+    pts, nbs = quadric_patch(0, 2, 1, 6, n=3, k=12)
+    delta = nbs - pts[:, None]
+    # the noise floor is relative to the largest eigenvalue: scaling by 2^-40 changes no bit
+    assert torch.equal(
+        curvature._coordinates_gram(delta * 2.0**-40, 6), curvature._coordinates_gram(delta, 6) * 2.0**-40
+    )
+    # eigenvalues 1 and 2^-48 = GRAM_NOISE_FLOOR · eps · 1: the second is at the floor, hence noise
+    delta = torch.zeros(1, 3, 4, dtype=F64)
+    delta[0, 0, 0], delta[0, 1, 1] = 1.0, 2.0**-24
+    coords = curvature._coordinates_gram(delta, 3)
+    assert coords[0, :, 0].abs().tolist() == [1.0, 0.0, 0.0] and not bool(coords[..., 1:].any())
+
+
+def test_principal_curvatures_overflow_is_named_and_hessians_follow_half_precision():
+    pts, nbs = quadric_patch(0, 2, 1, 5, n=4, k=12)
+    with pytest.raises(OverflowError, match=r"^principal curvatures exceed the largest torch\.float32 "):
+        principal_curvatures((pts * 2.0**-130).float(), (nbs * 2.0**-130).float(), 2)  # about 2^130
+    kappa, hess = principal_curvatures(pts.half(), nbs.half(), 2, return_hessians=True)
+    assert kappa.dtype == hess.dtype == torch.float16
+
+
+# the Krylov route
+
+
+def _krylov_patch(kind, seed: int, dim: int = 1, k: int = 60, ambient: int = 200):
+    """Displacements (1, K, D): ``"noise"`` (no gap at all) or a quadric (codim, noise)."""
+    if kind == "noise":
+        return torch.randn(1, k, ambient, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    codim, noise = kind
+    pts, nbs = quadric_patch(seed, dim, codim, ambient, n=1, k=k, noise=noise)
+    return nbs - pts[:, None]
+
+
+def _spy(monkeypatch, name: str) -> list:
+    """Record the arguments and the result of every call of ``curvature.<name>``."""
+    calls, original = [], getattr(curvature, name)
+
+    def spy(*args):
+        out = original(*args)
+        calls.append((args, out))
+        return out
+
+    monkeypatch.setattr(curvature, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "kinds,converged,blocks",
+    [
+        ([(1, 1e-4), "noise"], [True, False], 4),  # each point by its own residual
+        ([(1, 1e-4), (3, 1e-3)], [True, True], 5),  # converged in block 4 and in block 5
+    ],
+)
+def test_krylov_points_converge_each_by_its_own_residual(kinds, converged, blocks):
+    delta = torch.cat([_krylov_patch(kind, seed) for seed, kind in enumerate(kinds)])
+    _, ok, run = curvature._tangent_coordinates(delta, 1, 1e-11, 6)
+    assert ok.tolist() == converged and run == blocks
+
+
+def test_a_chunk_with_a_converged_and_a_failed_point_equals_the_hessians(monkeypatch):
+    """The Krylov route keeps the converged point and hands the other to the Gram route."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
+    nbs = torch.cat([_krylov_patch((1, 1e-4), 0), _krylov_patch("noise", 1)])
+    pts = torch.zeros(2, 200, dtype=F64)
+    calls = _spy(monkeypatch, "_tangent_coordinates")
+    got = curvature_invariants(pts, nbs, 1)
+    assert [out[1].tolist() for _, out in calls] == [[True, False]]
+    _, hess = principal_curvatures(pts, nbs, 1, method="svd", return_hessians=True)
+    assert_invariants_close(got, Invariants.from_hessians(hess), tol.INVARIANTS_VS_HESSIANS_RTOL)
+
+
+def test_krylov_route_is_seeded_and_reproducible(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)  # one chunk
+    monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
+    pts, nbs = quadric_patch(1, 1, 1, 200, n=2, k=60, noise=1e-4)
+    starts = _spy(monkeypatch, "_warm_start")
+    first, second = curvature_invariants(pts, nbs, 1), curvature_invariants(pts, nbs, 1)
+    assert [args[2].initial_seed() for args, _ in starts] == [0x5EED, 0x5EED]
+    assert all(torch.equal(a, b) for a, b in zip(_fields(first), _fields(second), strict=True))
+
+
+@pytest.mark.parametrize("ambient,sketched", [(56, False), (64, True)])
+def test_warm_start_sketches_the_columns_where_there_are_twice_the_block(ambient, sketched):
+    """D // 8 columns are sketched once they are at least 2q (here q = 4): then the start spans a
+    rank-q Δ's neighbour space; below, it is the QR of the seeded random block."""
+    g = torch.Generator().manual_seed(0)
+    delta = torch.randn(2, 30, 4, generator=g, dtype=F64) @ torch.randn(2, 4, ambient, generator=g, dtype=F64)
+    y = curvature._warm_start(delta, 4, torch.Generator().manual_seed(7))
+    assert y.shape == (2, 30, 4)
+    torch.testing.assert_close(y.mT @ y, torch.eye(4, dtype=F64).expand(2, 4, 4))
+    plain = torch.linalg.qr(torch.randn(2, 30, 4, generator=torch.Generator().manual_seed(7), dtype=F64)).Q
+    outside = delta - y @ (y.mT @ delta)
+    assert torch.equal(y, plain) is not sketched
+    assert (float(outside.norm() / delta.norm()) < 1e-10) is sketched
+
+
+def _route(monkeypatch, pts, nbs, dim, **kwargs):
+    """(max_blocks of every Krylov call, tol of every Krylov call, Gram-route calls, P_qΔ calls)."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)  # one chunk
+    krylov, gram, gram_form = (
+        _spy(monkeypatch, n) for n in ("_tangent_coordinates", "_invariants_gram", "_gram_form")
+    )
+    curvature_invariants(pts, nbs, dim, **kwargs)
+    return [a[3] for a, _ in krylov], [a[2] for a, _ in krylov], len(gram), len(gram_form)
+
+
+@pytest.mark.parametrize("ambient,krylov", [(20, False), (21, True)])
+def test_krylov_route_needs_more_than_two_blocks_of_rank(monkeypatch, ambient, krylov):
+    """dim 2: blocks of q = 10 columns; the route is tried only where min(K, D) > 2q."""
+    monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
+    pts, nbs = quadric_patch(0, 2, 1, ambient, n=1, k=60, noise=1e-3)
+    blocks, _, gram, _ = _route(monkeypatch, pts, nbs, 2)
+    assert bool(blocks) is krylov
+
+
+@pytest.mark.parametrize(
+    "budget,max_iter,blocks",
+    [
+        (None, None, [5]),  # K = 150, D = 300, q = 10: the budget allows int(0.2 × 26.25) = 5
+        (100.0, None, [10]),  # the default max_iter
+        (100.0, 4, [4]),
+        (100.0, 20, [15]),  # K // q: the basis fills the neighbour space
+        (100.0, 2, []),  # fewer than MIN_BLOCKS: the Gram route at once
+    ],
+)
+def test_krylov_blocks_are_capped_by_budget_max_iter_and_k(monkeypatch, budget, max_iter, blocks):
+    if budget is not None:
+        monkeypatch.setattr(curvature, "KRYLOV_BUDGET", budget)
+    pts, nbs = quadric_patch(0, 2, 2, 300, n=1, k=150, noise=1e-4)
+    kwargs = {} if max_iter is None else {"max_iter": max_iter}
+    assert _route(monkeypatch, pts, nbs, 2, **kwargs)[0] == blocks
+
+
+def test_krylov_tolerance_defaults_with_the_dtype(monkeypatch):
+    monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
+    pts, nbs = quadric_patch(1, 1, 1, 200, n=1, k=60, noise=1e-4)
+    assert _route(monkeypatch, pts, nbs, 1)[1] == [1e-11]
+    assert _route(monkeypatch, pts.float(), nbs.float(), 1)[1] == [1e-5]
+
+
+def test_where_every_point_converges_the_gram_route_is_not_run(monkeypatch):
+    monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
+    pts, nbs = quadric_patch(1, 1, 1, 200, n=2, k=60, noise=1e-4)
+    blocks, _, gram, gram_form = _route(monkeypatch, pts, nbs, 1)
+    assert blocks == [6] and gram == 0 and gram_form == 1  # few coefficients: through P_qΔ
+
+
+def test_underdetermined_fit_on_the_krylov_route_equals_the_hessians(monkeypatch):
+    """dim 9 with K = 51 < p = 54: 45 quadratic coefficients, so M goes through the Gram matrix
+    (q(K + q) > K²), and the tangent part that P_q u leaves is subtracted."""
+    monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
+    pts, nbs = quadric_patch(0, 9, 1, 100, n=2, k=51, noise=1e-3)
+    with pytest.warns(UnderdeterminedFitWarning):
+        blocks, _, gram, gram_form = _route(monkeypatch, pts, nbs, 9, allow_underdetermined=True)
+    assert blocks == [3] and gram == 0 and gram_form == 0
+    with pytest.warns(UnderdeterminedFitWarning):
+        got = curvature_invariants(pts, nbs, 9, allow_underdetermined=True)
+    with pytest.warns(UnderdeterminedFitWarning):
+        _, hess = principal_curvatures(
+            pts, nbs, 9, method="svd", allow_underdetermined=True, return_hessians=True
+        )
+    assert_invariants_close(got, Invariants.from_hessians(hess), tol.INVARIANTS_VS_HESSIANS_RTOL)
