@@ -17,7 +17,7 @@ A CELL is an id such as ``fashion-mnist-resnet8_narrow-baseline-s0-e10`` (datase
 seed, epoch; ``-e5of10`` for epoch 5 of a 10-epoch run; ``-untrained-s0-e0`` for the
 initialisation); measurement settings are options.
 
-One module for every command (about 920 lines, above the project's ~500): each command is a short
+One module for every command (about 940 lines, above the project's ~500): each command is a short
 function over the layers below, kept beside the parser that names its options.
 """
 
@@ -41,8 +41,8 @@ MEMORY_MB = 2048
 
 CELL_HELP = """\
 CELL is a cell id, DATASET-MODEL-RECIPE-sSEED-eEPOCH: e.g. fashion-mnist-vgg6_narrow-baseline-s0-e6
-(epoch 8 of an 8-epoch run), cifar10-resnet18-baseline-s0-e50of200 (the epoch-50 checkpoint of a
-200-epoch run), fashion-mnist-vgg6_narrow-untrained-s0-e0 (the initialisation). Training settings
+(epoch 6 of a 6-epoch run), cifar10-resnet18-baseline-s0-e50of200 (epoch 50 of a 200-epoch run:
+a checkpoint), fashion-mnist-vgg6_narrow-untrained-s0-e0 (the initialisation). Training settings
 beyond the id are --override NAME=VALUE; measurement settings are the options above."""
 
 
@@ -448,7 +448,7 @@ def _paper_size_on_cpu(measurement) -> bool:
 
 def _missing_profile_advice(args: argparse.Namespace, cell, store, budget) -> str:
     """What to type when ``cell``'s profile is not stored; never a paper-size profile on a CPU."""
-    from crlm_bench.replication.budgets import MEASUREMENTS
+    from crlm_bench.replication.budgets import CPU_BUDGET, MEASUREMENTS
     from crlm_bench.replication.session import budgets_with_cell, smallest_group
 
     at = f" --store {shlex.quote(args.store)}" if args.store else ""
@@ -483,7 +483,7 @@ def _missing_profile_advice(args: argparse.Namespace, cell, store, budget) -> st
         if other.key != cell.key
     ]
     if _paper_size_on_cpu(m):
-        smaller = _cell_options(type(cell)(cell.training, cell.at, MEASUREMENTS["cpu"]))
+        smaller = _cell_options(type(cell)(cell.training, cell.at, MEASUREMENTS[CPU_BUDGET]))
         text = (
             f"{head} with these settings; {cpu}. Give the options it was profiled with, or measure "
             f"it smaller (the cpu budget's sizes): crlm-bench profile {cell.id}{smaller}{at}, then show "
@@ -753,7 +753,7 @@ def _store_cmd(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from crlm_bench.replication.budgets import budget_names
+    from crlm_bench.replication.budgets import DEFAULT_BUDGET, budget_names
 
     parser = argparse.ArgumentParser(
         prog="crlm-bench",
@@ -814,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = command(
         "report", "the replication report of a budget, from the store alone (no computing)", _report
     )
-    report.add_argument("--budget", choices=budget_names(), default="paper")
+    report.add_argument("--budget", choices=budget_names(), default=DEFAULT_BUDGET)
     report.add_argument("--out", default="crlm-report", help="report directory (default crlm-report)")
     _add_store_options(report)
 

@@ -39,7 +39,7 @@ may not cut a name: ``cifar10-resnet18`` matches, ``cifar10-resnet1`` does not. 
 not a claim test keep pytest's rule, a case-insensitive substring of the test's keywords.
 ``-p no:crlm-bench-whole-names`` leaves ``-k`` to pytest alone.
 
-One module (about 760 lines, above the project's ~500): pytest discovers hooks in the module its
+One module (about 800 lines, above the project's ~500): pytest discovers hooks in the module its
 entry point names, so the hooks, options, preflight and progress stay where pytest looks for them.
 """
 
@@ -133,12 +133,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-#: the budget of a session that names none
-DEFAULT_BUDGET = "paper"
-
-
 def budget_of(config: pytest.Config) -> str:
-    """The session's budget: ``--budget``, else :data:`DEFAULT_BUDGET`."""
+    """The session's budget: ``--budget``, else the paper's (``budgets.DEFAULT_BUDGET``)."""
+    from crlm_bench.replication.budgets import DEFAULT_BUDGET
+
     return config.getoption("--budget", None) or DEFAULT_BUDGET
 
 
@@ -277,9 +275,11 @@ class Replication:
     def __post_init__(self) -> None:
         from crlm_bench.experiment.pipeline import Context
         from crlm_bench.experiment.store import Store
+        from crlm_bench.replication.session import StoredResults
 
         opt = self.config.getoption
         self.store = Store(opt("--store"))
+        self.stored = StoredResults(self.store)
         self.context = Context(
             data_root=opt("--data-dir"), download=opt("--download"), device=opt("--device"), progress=False
         )
@@ -291,22 +291,16 @@ class Replication:
         if cell.key in self.failures:
             pytest.fail(self.failures[cell.key].message(), pytrace=False)
         if cell.key not in self.results:
-            import dataclasses
+            result = self.stored(cell)
+            if result is None:
+                import dataclasses
 
-            from crlm_bench.experiment import pipeline
-            from crlm_bench.replication.claims import CellResult
-
-            frame = pipeline.stored_profile(cell, self.store)
-            if frame is None:
                 self.progress.start(cell.id)
                 # the selected tests' cells on the same activations are measured with this one
-                together = pipeline.measured_with(cell, self.config.stash.get(_SELECTED, ()), self.store)
                 context = dataclasses.replace(self.context, report=self.progress)
-                pipeline.ensure_profiles([cell, *together], self.store, context)
-                frame = pipeline.profile(cell, self.store, context)
+                result = self.stored.compute(cell, context, alongside=self.config.stash.get(_SELECTED, ()))
                 self.progress.done(cell.id)
-            points = pipeline.stored_points(cell, self.store)
-            self.results[cell.key] = CellResult.from_profile(cell, frame, points=points)
+            self.results[cell.key] = result
             self.cells[cell.key] = cell.to_dict()
         return self.results[cell.key]
 
@@ -535,6 +529,7 @@ def preflight(config: pytest.Config, cells: list) -> str | None:
     read, built or written). Prints the cost of what is left to compute from the store's timings.
     """
     from crlm_bench.experiment.cost import estimate
+    from crlm_bench.replication.budgets import CPU_BUDGET, DEFAULT_BUDGET
     from crlm_bench.vision import datasets
 
     state = _state(config)
@@ -550,15 +545,15 @@ def preflight(config: pytest.Config, cells: list) -> str | None:
 
         if cost.profiles and not torch.cuda.is_available():
             return (
-                f"no --budget given, so the {DEFAULT_BUDGET} budget was chosen: the paper's grid, "
-                f"{cost.profiles} cells to compute, GPU hours (each a network trained for up to 200 "
-                "epochs), and no CUDA device is visible on this machine.\n"
-                "  On a CPU, run the small grid:      pytest claims/ --budget cpu\n"
-                "  To run the paper grid here anyway: pytest claims/ --budget paper"
+                f"no --budget given, so the {DEFAULT_BUDGET} budget was chosen: the paper's grid "
+                f"({cost.describe()}; GPU hours, each network trained for up to 200 epochs), and no "
+                "CUDA device is visible on this machine.\n"
+                f"  On a CPU, run the small grid:      pytest claims/ --budget {CPU_BUDGET}\n"
+                f"  To run the paper grid here anyway: pytest claims/ --budget {DEFAULT_BUDGET}"
             )
     if config.option.collectonly or config.getoption("--download"):
         return None
-    todo = {c.training.dataset for c in cells if not _stored(state, c)}
+    todo = {c.training.dataset for c in cells if not state.stored.holds(c)}
     lost = {name: datasets.missing(name, config.getoption("--data-dir")) for name in sorted(todo)}
     lost = {name: where for name, where in lost.items() if where}
     if lost:
@@ -575,12 +570,6 @@ def preflight(config: pytest.Config, cells: list) -> str | None:
             f"Nothing was computed or written. (data sets: {names})"
         )
     return None
-
-
-def _stored(state: Replication, cell) -> bool:
-    from crlm_bench.experiment.pipeline import PROFILE_KIND
-
-    return state.store.root.is_dir() and state.store.get(PROFILE_KIND, cell.key) is not None
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -23,8 +23,17 @@ MUTANTS = ROOT / "mutants"
 EQUIVALENT = Path(__file__).resolve().with_name("equivalent.md")
 
 #: mutmut's exit codes (mutmut.stats.status_by_exit_code, 3.8.1) grouped as this score reads them.
-DETECTED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
-            255: "timeout", -11: "crashed", -9: "crashed"}  # fmt: skip
+DETECTED = {
+    1: "killed",
+    3: "killed",
+    36: "timeout",
+    24: "timeout",
+    -24: "timeout",
+    152: "timeout",
+    255: "timeout",
+    -11: "crashed",
+    -9: "crashed",
+}
 UNDETECTED = {0: "survived", 5: "no tests", 33: "no tests"}
 
 

@@ -11,6 +11,7 @@ import pytest
 
 import crlm_bench
 from crlm_bench import cli
+from crlm_bench.experiment.cell import Cell
 from crlm_bench.vision import datasets
 
 COMMANDS = [
@@ -147,6 +148,16 @@ def test_the_cell_format_is_in_the_help_of_commands_that_take_cells(command, cap
         cli.main([command, "--help"])
     out = capsys.readouterr().out
     assert "DATASET-MODEL-RECIPE-sSEED-eEPOCH" in out and "e50of200" in out
+
+
+def test_each_example_of_the_cell_format_says_what_its_id_means():
+    """An example's gloss "(epoch A of a B-epoch run)" is what :meth:`Cell.parse` reads from it."""
+    text = " ".join(cli.CELL_HELP.split())
+    examples = re.findall(r"(\S+-e\d+(?:of\d+)?) \(epoch (\d+) of an? (\d+)-epoch run", text)
+    assert len(examples) == 2, text
+    for cell_id, at, epochs in examples:
+        cell = Cell.parse(cell_id)
+        assert (cell.at, cell.training.epochs) == (int(at), int(epochs)), cell_id
 
 
 def test_memory_bound_is_an_option_of_profiling_only(capsys):

@@ -33,17 +33,27 @@ __all__ = [
     "BUDGETS",
     "CPU_EPOCHS",
     "CPU_OVERRIDES",
+    "CPU_BUDGET",
+    "DEFAULT_BUDGET",
     "MEASUREMENTS",
+    "SMOKE_BUDGET",
     "Budget",
     "budget_names",
     "get_budget",
 ]
 
+#: The paper's grid: the budget of a claims session or report that names none.
+DEFAULT_BUDGET = "paper"
+#: The grid a 2-core CPU computes in the main job's time (what to suggest where there is no GPU).
+CPU_BUDGET = "cpu"
+#: The machinery in minutes: every claim reaches a verdict on tiny cells.
+SMOKE_BUDGET = "smoke"
+
 #: Measurement sizes of each budget.
 MEASUREMENTS: dict[str, Measurement] = {
-    "smoke": Measurement(points=8, toggles=3, id_runs=2, id_samples=128),
-    "cpu": Measurement(points=200, toggles=7, id_runs=3, id_samples=2000),
-    "paper": Measurement(),
+    SMOKE_BUDGET: Measurement(points=8, toggles=3, id_runs=2, id_samples=128),
+    CPU_BUDGET: Measurement(points=200, toggles=7, id_runs=3, id_samples=2000),
+    DEFAULT_BUDGET: Measurement(),
 }
 
 
@@ -149,7 +159,7 @@ def _checkpoints(cell: Cell, epochs: tuple[int, ...]) -> tuple[Cell, ...]:
 
 
 def _smoke() -> Budget:
-    m = MEASUREMENTS["smoke"]
+    m = MEASUREMENTS[SMOKE_BUDGET]
     over = (("batch_size", 64),)
     base = _cells(
         ["synthetic"],
@@ -196,7 +206,7 @@ CPU_SEEDS = (0, 1, 2)
 
 
 def _cpu() -> Budget:
-    m = MEASUREMENTS["cpu"]
+    m = MEASUREMENTS[CPU_BUDGET]
     models = ["vgg6_narrow", "vgg11_narrow", "resnet8_narrow", "resnet14_narrow"]
     base = _cells(
         ["fashion-mnist"],
@@ -246,7 +256,7 @@ def _cpu() -> Budget:
 
 
 def _paper() -> Budget:
-    m = MEASUREMENTS["paper"]
+    m = MEASUREMENTS[DEFAULT_BUDGET]
     models = ["resnet18", "resnet50", "resnet101", "vgg13", "vgg16", "vgg19"]
     save_at = (25, 50, 75, 100, 125, 150, 175)
     base = _cells(
@@ -272,7 +282,7 @@ def _paper() -> Budget:
     )
 
 
-for _name, _factory in (("smoke", _smoke), ("cpu", _cpu), ("paper", _paper)):
+for _name, _factory in ((SMOKE_BUDGET, _smoke), (CPU_BUDGET, _cpu), (DEFAULT_BUDGET, _paper)):
     BUDGETS.add(_name, _factory)
 
 

@@ -1,8 +1,9 @@
 """The results of a budget read from a store: what the command line's report, the pytest plugin
 and the xdist controller share, so that none of them needs to know how the store keeps a profile.
 
-:class:`StoredResults` looks cells up in a store (each once) and turns stored profiles into
-:class:`~crlm_bench.replication.claims.CellResult`; :func:`evaluate_stored` gives the verdicts a
+:class:`StoredResults` looks cells up in a store (each once), turns stored profiles into
+:class:`~crlm_bench.replication.claims.CellResult` and computes those missing (the plugin's
+cells); :func:`evaluate_stored` gives the verdicts a
 claims run over a budget would give from what is stored; :func:`write_budget_report` writes the
 report of a set of verdicts with the settings every report records. :func:`find_stored_profile`
 finds a stored profile by its key (or a prefix of it, as ``grid --list`` shows keys);
@@ -19,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crlm_bench.experiment.cell import Cell
-from crlm_bench.experiment.pipeline import PROFILE_KIND, TRAINING_KIND, stored_points, stored_profile
+from crlm_bench.experiment.pipeline import (
+    PROFILE_KIND,
+    TRAINING_KIND,
+    Context,
+    ensure_profiles,
+    measured_with,
+    stored_points,
+    stored_profile,
+)
 from crlm_bench.experiment.store import Store
 from crlm_bench.replication import report
 from crlm_bench.replication.attribution import evaluate_attribution
@@ -50,7 +59,8 @@ _HEX = re.compile(r"[0-9a-f]+")
 
 @dataclass
 class StoredResults:
-    """Cell results read from ``store``, each cell looked up once; None for a cell not stored."""
+    """Cell results read from ``store``, each cell looked up once; None for a cell not stored
+    (:meth:`compute` computes it)."""
 
     store: Store
     _cache: dict[str, CellResult | None] = field(default_factory=dict, repr=False)
@@ -64,6 +74,24 @@ class StoredResults:
                 points = stored_points(cell, self.store)
                 self._cache[cell.key] = CellResult.from_profile(cell, frame, points=points)
         return self._cache[cell.key]
+
+    def holds(self, cell: Cell) -> bool:
+        """Whether the store holds ``cell``'s profile (without reading it)."""
+        if self._cache.get(cell.key) is not None:
+            return True
+        return self.store.root.is_dir() and self.store.get(PROFILE_KIND, cell.key) is not None
+
+    def compute(self, cell: Cell, context: Context, *, alongside: Iterable[Cell] = ()) -> CellResult:
+        """Compute ``cell`` into the store (its training run, then its profile), measuring with it
+        the cells of ``alongside`` that share its activations, and return its result."""
+        together = measured_with(cell, alongside, self.store)
+        ensure_profiles([cell, *together], self.store, context)
+        for computed in (cell, *together):
+            self._cache.pop(computed.key, None)
+        result = self(cell)
+        if result is None:  # pragma: no cover - ensure_profiles stores it or raises
+            raise RuntimeError(f"{cell.id} was computed but its profile is not in {self.store.root}")
+        return result
 
     def found(self) -> list[CellResult]:
         """The results found so far, in the order they were first asked for."""

@@ -45,14 +45,27 @@ def test_every_figure_states_its_verdicts_and_thresholds(drawn):
     figures, verdicts = drawn
     assert set(figures) == {"profiles", "untrained", "recipes", "gap_accuracy", "gap_training"}
     expected = {
-        "profiles": ["profile-shape holds for 3 of 3", "margin ≥ 1", "rise ≥ 10×", "final rise ≥ 5×",
-                     "id-not-curvature ✗", "needs < 0.5", "needs ≥ 10×"],
-        "untrained": ["untrained-flattens holds for 1 of 1", "resnet18 ✓", "needs ≤ 0.01", "needs < 1",
-                      "paper (CIFAR-10): ≤ 3.33e-11×", "paper's collapse"],
+        "profiles": [
+            "profile-shape holds for 3 of 3",
+            "margin ≥ 1",
+            "rise ≥ 10×",
+            "final rise ≥ 5×",
+            "id-not-curvature ✗",
+            "needs < 0.5",
+            "needs ≥ 10×",
+        ],
+        "untrained": [
+            "untrained-flattens holds for 1 of 1",
+            "resnet18 ✓",
+            "needs ≤ 0.01",
+            "needs < 1",
+            "paper (CIFAR-10): ≤ 3.33e-11×",
+            "paper's collapse",
+        ],
         "recipes": ["mixup-flattens ✓", "mixup needs ≤ 0.5× the baseline's"],
         "gap_accuracy": ["across models ✓", "Spearman ρ = 1", "needs ≥ 0.8", "paper: ρ ≈ 0.94"],
         "gap_training": ["along training ✓ (5 checkpoints)", "needs ≥ 0.9", "needs > 0"],
-    }  # fmt: skip
+    }
     for kind, words in expected.items():
         text = texts(figures[kind])
         for word in words:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -108,6 +109,13 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
         timeout=900,
     )
     assert counted(result_x) == outcomes
+    # the workers' progress reaches the controller's output, each line with its worker's id
+    said_x = result_x.stdout.lines + result_x.stderr.lines
+    computing = [line for line in said_x if "crlm-bench: computing " in line]
+    assert {line.split()[0] for line in computing} == {"[gw0]", "[gw1]"}, "\n".join(said_x[-40:])
+    assert any(
+        line.startswith("[gw") and "crlm-bench: training " in line and ": epoch " in line for line in said_x
+    )
     # the tests of one group ran on one worker (-v lines: "[gw1] [ 9%] PASSED file::test[id]")
     ran = [line.split() for line in result_x.stdout.lines if line.startswith("[gw") and "::test_" in line]
     assert len(ran) == expected + changed, result_x.stdout.str()[-3000:]
@@ -145,6 +153,10 @@ def test_smoke_budget_reaches_a_verdict_for_every_claim_and_writes_a_consistent_
     ]
     result_s = pytester.runpytest_subprocess(*args_s, timeout=900)
     assert counted(result_s) == outcomes
+    # the job array's state while it runs
+    array = [line for line in result_s.stdout.lines if "crlm-bench: submitit array " in line]
+    assert array, result_s.stdout.str()[-3000:]
+    assert all(re.search(r"submitit array \S+: \d+/\d+ done; \d+ [A-Z]+", line) for line in array), array
     assert check_report(report_s) == []
     data_s = json.loads((report_s / "results.json").read_text())
     assert sorted(map(verdict_key, data_s["verdicts"])) == sorted(map(verdict_key, data["verdicts"]))

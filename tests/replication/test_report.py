@@ -422,8 +422,11 @@ def _demonstration_frames():
     last_two = collapsed["depth"] >= 3
     collapsed.loc[last_two, "mapc"] = 1e-13
     collapsed.loc[last_two, "unresolved"] = True
-    return [("", default), ("float32", dataclasses.replace(default, profile=frame.copy())),
-            ("authors", dataclasses.replace(default, profile=collapsed))]  # fmt: skip
+    return [
+        ("", default),
+        ("float32", dataclasses.replace(default, profile=frame.copy())),
+        ("authors", dataclasses.replace(default, profile=collapsed)),
+    ]
 
 
 def test_the_attribution_section_names_the_changes_that_turn_a_verdict_and_shows_the_demonstration(tmp_path):

@@ -20,13 +20,17 @@ import numpy as np
 
 from crlm_bench.replication import paper
 from crlm_bench.replication.claims import (
-    THRESHOLDS,
     CellResult,
     Curve,
     ProfileError,
     Verdict,
     fmt,
+    gap_across_models,
+    gap_along_training,
+    mixup_flattens,
     profile_curve,
+    profile_shape,
+    untrained_flattens,
 )
 from crlm_bench.replication.claims.verdict import OUTCOME_MARKS
 
@@ -95,7 +99,7 @@ def profiles(
         ax.plot(xs, ys, marker="o", ms=4, color=colour, label=label, zorder=3)
         if len(c.values) > 2:  # the plateau: latent probes before the last two
             ax.plot(xs[:-2], ys[:-2], lw=9, alpha=0.18, color=colour, solid_capstyle="round", zorder=2)
-        needed = _times(c.penultimate, THRESHOLDS["profile-shape/final-rise"].value)
+        needed = _times(c.penultimate, profile_shape.FINAL_RISE.value)
         if needed is not None:
             ax.plot([xs[-1]], [needed], marker="_", ms=16, mew=2.5, color=colour, zorder=4)
         if c.input_value is not None:
@@ -130,7 +134,7 @@ def profiles(
     finite = [x for x in rises if x is not None and math.isfinite(x)]
     rise = _span(finite, "–\n") + "×" if finite else "n/a"
     ax_in.set_xlabel(
-        f"rise to the\nfirst latent\nprobe:\n{rise}\nneeds {THRESHOLDS['profile-shape/rise'].text}",
+        f"rise to the\nfirst latent\nprobe:\n{rise}\nneeds {profile_shape.RISE.text}",
         fontsize=9,
     )
     _break_marks(ax_in, ax)
@@ -150,9 +154,7 @@ def profiles(
 
     given = [v for v in shape.values() if v is not None]
     held = sum(v.outcome == "holds" for v in given)
-    bound = {
-        k: THRESHOLDS[f"profile-shape/{k}"].text for k in ("margin", "rise", "plateau-span", "final-rise")
-    }
+    bound = {k: t.text for k, t in profile_shape.PROFILE_SHAPE.thresholds.items()}
     fig.suptitle(
         f"{dataset}, trained baselines: profile-shape holds for {held} of {len(given)} "
         f"(margin {bound['margin']}: rise {bound['rise']}, plateau span {bound['plateau-span']}, "
@@ -222,7 +224,7 @@ def untrained(
     cols = math.ceil(n / rows)
     fig = _figure(max(3.6 * cols + 0.6, 8.5), 3.9 * rows + 1.1)
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
-    collapse_needed = THRESHOLDS["untrained-flattens/last-collapse"]
+    collapse_needed = untrained_flattens.LAST_COLLAPSE
     held = 0
     given = 0
     for ax, model in zip(axes, models):
@@ -269,7 +271,7 @@ def untrained(
             given += 1
             held += v.outcome == "holds"
             final = v.details.get("final_ratio")
-            final_needed = THRESHOLDS["untrained-flattens/final-ratio"].text
+            final_needed = untrained_flattens.FINAL_RATIO.text
             ax.set_title(
                 f"{model} {OUTCOME_MARKS[v.outcome]}\n"
                 f"untrained/trained last {fmt(v.value)} (needs {collapse_needed.text})\n"
@@ -331,7 +333,7 @@ def recipes(
     threshold line; beside it the recipes' profiles."""
     fig = _figure(13, 4.8 * len(models) + 0.4)
     axes = fig.subplots(len(models), 2, squeeze=False, width_ratios=[4, 5])
-    threshold = THRESHOLDS["mixup-flattens/ratio-to-baseline"]
+    threshold = mixup_flattens.RATIO_TO_BASELINE
     for (ax_bar, ax), model in zip(axes, models):
         v = verdicts.get(("mixup-flattens", f"{dataset}/{model}"))
         cells = by_model[model]
@@ -343,10 +345,12 @@ def recipes(
         heights = [ratios[k] if ratios[k] is not None and math.isfinite(ratios[k]) else 0.0 for k in order]
         colours = [_RECIPE_COLOURS.get(k, f"C{5 + i}") for i, k in enumerate(order)]
         bars = ax_bar.bar(range(len(order)), heights, color=colours)
+        tops = [1.0, *heights]  # what the legend must stay above: bars, labels, the whisker
         if v is not None and v.interval is not None and "mixup" in order:
             low, high = v.interval
             h = heights[order.index("mixup")]
             if math.isfinite(low) and math.isfinite(high):
+                tops.append(high)
                 ax_bar.errorbar(
                     [order.index("mixup")],
                     [h],
@@ -388,7 +392,7 @@ def recipes(
             )
         ax_bar.set_xticks(range(len(order)), order, rotation=15)
         ax_bar.set_ylabel("median plateau MAPC / baseline's")
-        ax_bar.set_ylim(0, max([1.15, *[h * 1.15 for h in heights]]))
+        ax_bar.set_ylim(0, 1.4 * max(tops))  # the top 30 % holds the legend
         ax_bar.grid(True, axis="y", alpha=0.3)
         ax_bar.legend(loc="upper right", framealpha=0.9)
         if v is not None:
@@ -497,7 +501,7 @@ def gap_accuracy(
         low, high = ax.get_ylim()
         pad = 0.05 * (max(extent) - min(extent) or 1.0)
         ax.set_ylim(min(low, min(extent) - pad), max(high, max(extent) + pad))
-    threshold = THRESHOLDS["gap-tracks-accuracy/across-models"]
+    threshold = gap_across_models.ACROSS_MODELS
     if v is not None:
         text = (
             f"across models {OUTCOME_MARKS[v.outcome]}\nSpearman ρ = {fmt(v.value)}, 95 % {v.interval_text()}"
@@ -509,7 +513,7 @@ def gap_accuracy(
         elif not theirs:
             text += f"\nthe paper has no points for {dataset}"
     else:
-        needed = fmt(THRESHOLDS["gap-tracks-accuracy/min-models"].value)
+        needed = fmt(gap_across_models.MIN_MODELS.value)
         text = f"no across-models verdict (needs ≥ {needed} models)"
     _text_box(ax, text)
     ax.set_xlabel("test accuracy (%)")
@@ -525,8 +529,8 @@ def gap_training(dataset: str, runs: Sequence[Verdict]) -> Figure:
     the fitted slope, r, and their thresholds."""
     fig = _figure(8 * min(len(runs), 2), 5.6 * math.ceil(len(runs) / 2))
     axes = fig.subplots(math.ceil(len(runs) / 2), min(len(runs), 2), squeeze=False).ravel()
-    r_needed = THRESHOLDS["gap-tracks-accuracy/along-training"]
-    slope_needed = THRESHOLDS["gap-tracks-accuracy/slope"]
+    r_needed = gap_along_training.ALONG_TRAINING
+    slope_needed = gap_along_training.SLOPE
     for ax, v in zip(axes, runs):
         checkpoints = v.details.get("checkpoints") or {}
         epochs = sorted(checkpoints, key=lambda e: int(e))
@@ -659,14 +663,22 @@ def _label_inside(ax: Axes, points: Sequence[tuple[str, float, float, Any]]) -> 
             clusters.append([x, y, colour, [name]])
         else:
             near[3].append(name)
-    for x, y, colour, names in clusters:
+    previous = None  # a label close to the one before it (left to right) goes under its point
+    for x, y, colour, names in sorted(clusters, key=lambda c: c[0]):
         right = x > middle
+        crowded = (
+            previous is not None
+            and abs(x - previous[0]) < 0.15 * width
+            and abs(y - previous[1]) < 0.15 * height
+        )
         ax.annotate(
             ", ".join(names),
             (x, y),
-            xytext=(-6 if right else 6, 6),
+            xytext=(0, -9) if crowded else (-6 if right else 6, 6),
             textcoords="offset points",
-            ha="right" if right else "left",
+            ha="center" if crowded else "right" if right else "left",
+            va="top" if crowded else "baseline",
             fontsize=9,
             color=colour,
         )
+        previous = None if crowded else (x, y)
