@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ __all__ = [
     "CellResult",
     "Curve",
     "CurvatureStatistic",
+    "ProfileColumns",
     "ProfileError",
     "check_variant",
     "curve_or_none",
@@ -256,39 +257,73 @@ def profile_curve(profile: pd.DataFrame, statistic: str = "mapc", input_row: str
     ``"perturbation"``); ``None`` builds the latent curve only. Raises :class:`ProfileError` when
     that row, the statistic's column, or two latent probes are missing.
     """
-    stat = STATISTICS.get(statistic)
-    if input_row is not None:
-        _check_choice("input row", input_row, INPUT_ROWS)
-    if stat.column not in profile.columns:
-        raise ProfileError(f"the profile has no column {stat.column!r} for the statistic {statistic!r}")
-    # numpy rather than pandas indexing: the bootstrap of every verdict builds thousands of curves
-    depth = profile["depth"].to_numpy()
-    order = np.argsort(depth, kind="stable")
-    latent = order[depth[order] > 0]
-    if len(latent) < 2:
-        raise ProfileError(f"the profile has {len(latent)} latent probes; the claims need at least two")
-    values = profile[stat.column].to_numpy(dtype=float)
-    input_value = None
-    if input_row is not None:
-        inputs = order[depth[order] == 0]
-        if "neighbourhood" in profile.columns:
-            inputs = inputs[profile["neighbourhood"].to_numpy()[inputs] == input_row]
-        if len(inputs) == 0:
-            raise ProfileError(
-                f"the profile has no input row measured with {input_row!r} neighbourhoods; "
-                "profile with Measurement(input_probe='both') to evaluate this variant"
-            )
-        input_value = float(values[inputs[0]])
-    ids = profile["id_mean"].to_numpy(dtype=float)[latent] if "id_mean" in profile.columns else None
-    return Curve(
-        statistic=statistic,
-        input_row=input_row,
-        input_value=input_value,
-        probes=tuple(str(p) for p in profile["probe"].to_numpy()[latent]),
-        relative_depth=tuple(float(x) for x in profile["relative_depth"].to_numpy(dtype=float)[latent]),
-        values=tuple(float(x) for x in values[latent]),
-        ids=tuple(math.nan for _ in latent) if ids is None else tuple(float(x) for x in ids),
-    )
+    return ProfileColumns.of(profile).curve(statistic, input_row)
+
+
+@dataclass(frozen=True)
+class ProfileColumns:
+    """The columns of a profile that curves read, as numpy arrays in the frame's row order.
+
+    Read once from a frame (:meth:`of`), they give every curve of it (:meth:`curve`); the
+    bootstrap of a verdict builds thousands of curves from one profile whose statistic column
+    alone changes per resample (:meth:`with_values`), without a frame each time.
+    """
+
+    depth: np.ndarray
+    probe: np.ndarray
+    relative_depth: np.ndarray
+    neighbourhood: np.ndarray | None
+    values: dict[str, np.ndarray]  # the statistics' columns and ``id_mean``, where the frame has them
+
+    @classmethod
+    def of(cls, profile: pd.DataFrame) -> ProfileColumns:
+        names = {s.column for s in STATISTICS.values()} | {"id_mean"}
+        return cls(
+            depth=profile["depth"].to_numpy(),
+            probe=profile["probe"].to_numpy(),
+            relative_depth=profile["relative_depth"].to_numpy(dtype=float),
+            neighbourhood=profile["neighbourhood"].to_numpy() if "neighbourhood" in profile.columns else None,
+            values={c: profile[c].to_numpy(dtype=float) for c in profile.columns if c in names},
+        )
+
+    def with_values(self, values: dict[str, np.ndarray]) -> ProfileColumns:
+        """These columns with ``values`` (column → one value per row) in place of theirs."""
+        return replace(self, values={**self.values, **values})
+
+    def curve(self, statistic: str = "mapc", input_row: str | None = "knn") -> Curve:
+        """The curve of ``statistic`` along these probes (see :func:`profile_curve`)."""
+        stat = STATISTICS.get(statistic)
+        if input_row is not None:
+            _check_choice("input row", input_row, INPUT_ROWS)
+        if stat.column not in self.values:
+            raise ProfileError(f"the profile has no column {stat.column!r} for the statistic {statistic!r}")
+        depth = self.depth
+        order = np.argsort(depth, kind="stable")
+        latent = order[depth[order] > 0]
+        if len(latent) < 2:
+            raise ProfileError(f"the profile has {len(latent)} latent probes; the claims need at least two")
+        values = self.values[stat.column]
+        input_value = None
+        if input_row is not None:
+            inputs = order[depth[order] == 0]
+            if self.neighbourhood is not None:
+                inputs = inputs[self.neighbourhood[inputs] == input_row]
+            if len(inputs) == 0:
+                raise ProfileError(
+                    f"the profile has no input row measured with {input_row!r} neighbourhoods; "
+                    "profile with Measurement(input_probe='both') to evaluate this variant"
+                )
+            input_value = float(values[inputs[0]])
+        ids = self.values.get("id_mean")
+        return Curve(
+            statistic=statistic,
+            input_row=input_row,
+            input_value=input_value,
+            probes=tuple(str(p) for p in self.probe[latent]),
+            relative_depth=tuple(float(x) for x in self.relative_depth[latent]),
+            values=tuple(float(x) for x in values[latent]),
+            ids=tuple(math.nan for _ in latent) if ids is None else tuple(float(x) for x in ids[latent]),
+        )
 
 
 def check_variant(statistic: str, input_row: str) -> str:

@@ -28,12 +28,12 @@ import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
 
-from crlm_bench.replication.claims.curves import STATISTICS, CellResult
+from crlm_bench.replication.claims.curves import STATISTICS, CellResult, Curve, ProfileColumns
 from crlm_bench.replication.claims.uncertainty import (
     MIN_RESAMPLES,
     Outcome,
@@ -212,8 +212,15 @@ def _groups(pooled: Sequence[CellResult]) -> list[list[np.ndarray]] | None:
     return groups
 
 
+#: the plain reduction of each nan-aware one, the same where no value is NaN (and much faster for
+#: the median, which numpy's nanmedian computes through masked arrays on small slices)
+_PLAIN = {np.nanmean: np.mean, np.nanmedian: np.median}
+
+
 def _nan_stat(fn, a: np.ndarray, axis: int) -> np.ndarray:
     """``fn(a, axis)`` of a nan-aware reduction, NaN without a warning where a slice is all NaN."""
+    if fn in _PLAIN and not np.isnan(a).any():
+        return _PLAIN[fn](a, axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return fn(a, axis=axis)
@@ -229,14 +236,34 @@ _RECOMPUTE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def _resampled(r: CellResult, drawn: np.ndarray, column: str) -> CellResult:
-    """``r`` (its profile's index reset) with the statistic's ``column``, the intrinsic dimension
-    and the test accuracy recomputed from ``drawn`` ``(S, n, rows, fields)``."""
-    frame = r.profile.copy(deep=False)
-    frame[column] = _RECOMPUTE[column](drawn).mean(0)
-    if "id_mean" in frame.columns:
-        frame["id_mean"] = drawn[:, 0, :, 4].mean(0)
-    return replace(r, test_accuracy=float(drawn[:, 0, 0, 5].mean()), profile=frame)
+@dataclass(frozen=True)
+class _Resample(CellResult):
+    """A result of one bootstrap resample: its curves come from ``columns`` (its profile's, with
+    the resampled statistic and intrinsic dimension), not from ``profile``, which stays the pooled
+    result's frame. The claims read a result through :meth:`curve` only."""
+
+    columns: ProfileColumns | None = field(default=None, compare=False, repr=False)
+
+    def curve(self, statistic: str = "mapc", input_row: str | None = "knn") -> Curve:
+        return self.columns.curve(statistic, input_row)
+
+
+def _resampler(r: CellResult, column: str) -> Callable[[np.ndarray], CellResult]:
+    """A function of ``drawn`` ``(S, n, rows, fields)`` giving ``r`` (its profile's index reset)
+    with the statistic's ``column``, the intrinsic dimension and the test accuracy recomputed
+    from it. The profile's columns are read once, here."""
+    base = ProfileColumns.of(r.profile)
+    names = {f.name: getattr(r, f.name) for f in fields(CellResult)}
+    with_id = "id_mean" in base.values
+
+    def resampled(drawn: np.ndarray) -> CellResult:
+        values = {column: _RECOMPUTE[column](drawn).mean(0)}
+        if with_id:
+            values["id_mean"] = drawn[:, 0, :, 4].mean(0)
+        accuracy = float(drawn[:, 0, 0, 5].mean())
+        return _Resample(**{**names, "test_accuracy": accuracy}, columns=base.with_values(values))
+
+    return resampled
 
 
 def with_intervals(
@@ -267,9 +294,10 @@ def with_intervals(
 
     column = STATISTICS.get(statistic).column
     bases = [replace(r, profile=r.profile.reset_index(drop=True), replicas=()) for r in pooled]
+    resamplers = [_resampler(r, column) for r in bases]
 
     def statistics(data: list[np.ndarray]) -> list[float]:
-        results = [_resampled(r, d, column) for r, d in zip(bases, data)]
+        results = [resample(d) for resample, d in zip(resamplers, data)]
         out = [math.nan] * (len(verdicts) * k)
         for v in measure(results, statistic, input_row, variant):
             i = index.get(v.group)
