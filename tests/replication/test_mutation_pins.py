@@ -462,3 +462,83 @@ def test_unique_keeps_the_first_of_each_cell_and_warns(caplog):
     )
     assert curves.unique([a, duplicate, b])[0].profile is a.profile
     assert profile_shape.PROFILE_SHAPE.name == "profile-shape"
+
+
+# ------------------------------------------------------------------------------------------
+# a claim's call forms the intervals of the variant asked for; a verdict's own normalisation;
+# a result's names and profile columns (pins added when the bootstrap stopped building frames)
+
+
+def test_a_claim_forms_the_intervals_of_the_variant_it_was_asked_for():
+    from crlm_bench.replication.claims.intervals import pool, with_intervals
+    from tests.replication.test_intervals import TIGHT, with_points
+
+    results = [with_points(cases.make_result(cases.plateau_then(0.05, 0.1, 1.0)), TIGHT)]
+    claim = profile_shape.PROFILE_SHAPE
+    point = claim(results, statistic="sff", input_row="perturbation", intervals=False)
+    assert [v.interval for v in point] == [None] * len(point)
+    got = claim(results, statistic="sff", input_row="perturbation")  # intervals by default
+    variant = C.variant_name("sff", "perturbation")
+    expected = with_intervals(
+        claim.bounds, claim.measure, pool(results), point, "sff", "perturbation", variant
+    )
+    assert got == expected and all(v.interval is not None for v in got)
+    assert [(v.interval, v.outcome, v.details) for v in got] == [
+        (v.interval, v.outcome, v.details) for v in expected
+    ]
+
+
+def _verdict(**changes) -> C.Verdict:
+    v = _one(_run("profile-shape", [cases.make_result(cases.plateau_then(0.05, 0.1, 1.0))]))
+    fields = {f: getattr(v, f) for f in v.__dataclass_fields__}
+    return C.Verdict(**{**fields, **changes})
+
+
+@pytest.mark.parametrize("holds, outcome", [(True, "holds"), (False, "fails")])
+def test_a_verdict_without_an_outcome_takes_its_point_verdict(holds, outcome):
+    assert _verdict(holds=holds, outcome="").outcome == outcome
+
+
+def test_a_verdict_refuses_an_unknown_outcome():
+    message = f"Verdict.outcome must be one of {C.verdict.OUTCOMES}, got 'maybe'"
+    with pytest.raises(ValueError, match="^" + __import__("re").escape(message) + "$"):
+        _verdict(outcome="maybe")
+
+
+def test_a_verdicts_interval_is_two_floats_with_nan_for_a_missing_end():
+    v = _verdict(interval=(None, np.float32(2.5)))
+    assert isinstance(v.interval, tuple) and math.isnan(v.interval[0]) and v.interval[1] == 2.5
+    assert type(v.interval[1]) is float
+    assert _verdict(interval=(1, 2)).interval == (1.0, 2.0) and _verdict(interval=None).interval is None
+    assert _verdict(interval=(0.25, 2.5)).interval_text() == "[0.25, 2.5]"
+    assert _verdict(interval=(None, None)).interval_text() == "—"
+    assert _verdict(interval=None).interval_text() == "—"
+    assert _verdict(interval=(None, 3.0)).interval_text() == "[n/a, 3]"
+
+
+def test_a_result_from_a_profile_keeps_its_points_and_preset():
+    frame = cases.make_profile(cases.plateau_then(0.05, 0.1, 1.0))
+    points = pd.DataFrame({"point": [0]})
+    cell = "fashion-mnist-resnet8_narrow-baseline-s0-e10"
+    r = C.CellResult.from_profile(cell, frame, points=points, preset="authors")
+    assert r.points is points and r.preset == "authors"
+    plain = C.CellResult.from_profile(cell, frame)
+    assert plain.points is None and plain.preset == ""
+
+
+def test_profile_columns_are_float_arrays_and_give_the_default_curve():
+    frame = cases.make_profile(cases.plateau_then(0.05, 0.1, 1.0))
+    frame["relative_depth"] = frame["depth"]  # integers in the frame
+    frame["mapc"] = frame["depth"] + 1
+    columns = curves.ProfileColumns.of(frame)
+    assert columns.relative_depth.dtype == np.float64 and columns.values["mapc"].dtype == np.float64
+    assert columns.curve() == C.profile_curve(frame, "mapc", "knn") == columns.curve("mapc", "knn")
+
+
+def test_profile_columns_take_new_values_and_keep_the_others():
+    frame = cases.make_profile(cases.plateau_then(0.05, 0.1, 1.0))
+    columns = curves.ProfileColumns.of(frame)
+    doubled = columns.with_values({"mapc": 2 * columns.values["mapc"]})
+    assert doubled.curve().values == tuple(2 * v for v in columns.curve().values)
+    assert doubled.curve("sff").values == columns.curve("sff").values
+    assert columns.curve().values == C.profile_curve(frame).values  # the original is unchanged
