@@ -462,3 +462,24 @@ def test_the_attribution_section_names_the_changes_that_turn_a_verdict_and_shows
 def test_a_report_without_attribution_has_no_attribution_section(written):
     directory, *_ = written
     assert M.ATTRIBUTION_HEADING not in (directory / "report.md").read_text()
+
+
+def test_threads_are_read_for_a_demonstration_cell_and_for_a_claim_cell_by_default(tmp_path):
+    """A report can hold a cell that is no claim cell (the plugin's holds the cpu budget's VGG16
+    demonstration): its threads come from its default measurement's entries, and a claim cell's
+    from its own, never from a changed measurement's sharing its id."""
+    from crlm_bench.replication.report.provenance import computed_with
+
+    budget = get_budget("cpu")
+    claim_ids = {c.id for c in budget.claim_cells()}
+    demo = next(c for c in budget.all_cells() if c.id not in claim_ids)
+    _, default, claim = next(a for a in budget.attribution_cells() if a[1].id in claim_ids)
+    store = Store(tmp_path / "store")
+    for cell, threads in ((demo, 3), (default, 2), (claim, 5)):
+        meta = {"threads": threads, "device": "cpu"}
+        store.put(PROFILE_KIND, cell.key, {"x.bin": b"0"}, cell.to_dict(), meta, summary=cell.id)
+        if store.get(TRAINING_KIND, cell.training.key) is None:
+            store.put(TRAINING_KIND, cell.training.key, {"x.bin": b"0"}, cell.training.to_dict(), meta)
+    got = computed_with([demo.id, default.id], "cpu", store.root)
+    assert got[demo.id]["profile"] == {"threads": 3, "device": "cpu"}
+    assert got[default.id]["profile"] == {"threads": 2, "device": "cpu"}
