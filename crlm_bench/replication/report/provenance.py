@@ -149,16 +149,16 @@ def budget_caveat(budget: Any) -> str:
 
 def _budget_cells(budget: Any) -> dict[str, Any]:
     """Cell id → Cell of ``budget`` (a Budget or a registered budget's name); {} otherwise. An id
-    names its claim cell where one has it, else the first of the budget's other cells with it (a
-    demonstration measured by default before its changed measurements)."""
+    names the first of the budget's cells with it (:meth:`Budget.all_cells` lists the claim cells
+    first, then a demonstration measured by default before its changed measurements)."""
     if isinstance(budget, str):
         from crlm_bench.replication.budgets import BUDGETS, get_budget
 
         budget = get_budget(budget) if budget in BUDGETS.names() else None
-    if budget is None or not hasattr(budget, "claim_cells"):
+    if budget is None or not hasattr(budget, "all_cells"):
         return {}
     cells: dict[str, Any] = {}
-    for c in (*budget.claim_cells(), *budget.all_cells()):
+    for c in budget.all_cells():
         cells.setdefault(c.id, c)
     return cells
 
