@@ -268,7 +268,6 @@ class Replication:
 
     config: pytest.Config
     failures: dict = field(default_factory=dict)  # cell key -> JobFailure (submitit)
-    results: dict = field(default_factory=dict)  # cell key -> CellResult
     cells: dict = field(default_factory=dict)  # cell key -> the cell's settings (to_dict)
     verdicts: list = field(default_factory=list)
 
@@ -290,19 +289,17 @@ class Replication:
         """The cell's result, computed (trained, profiled) once per store and cached for the session."""
         if cell.key in self.failures:
             pytest.fail(self.failures[cell.key].message(), pytrace=False)
-        if cell.key not in self.results:
-            result = self.stored(cell)
-            if result is None:
-                import dataclasses
+        result = self.stored(cell)  # looked up once: StoredResults keeps what it read
+        if result is None:
+            import dataclasses
 
-                self.progress.start(cell.id)
-                # the selected tests' cells on the same activations are measured with this one
-                context = dataclasses.replace(self.context, report=self.progress)
-                result = self.stored.compute(cell, context, alongside=self.config.stash.get(_SELECTED, ()))
-                self.progress.done(cell.id)
-            self.results[cell.key] = result
-            self.cells[cell.key] = cell.to_dict()
-        return self.results[cell.key]
+            self.progress.start(cell.id)
+            # the selected tests' cells on the same activations are measured with this one
+            context = dataclasses.replace(self.context, report=self.progress)
+            result = self.stored.compute(cell, context, alongside=self.config.stash.get(_SELECTED, ()))
+            self.progress.done(cell.id)
+        self.cells[cell.key] = cell.to_dict()
+        return result
 
     def verdicts_for(self, claim, group) -> list:
         """Every variant's verdicts of ``claim`` (a claim object or its name) on ``group``; the main
@@ -714,7 +711,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         verdicts, results = _merge(config, collected)
         budget, root = collected[0]["budget"], collected[0]["store"]
     elif state is not None and state.verdicts:
-        verdicts, results = state.verdicts, list(state.results.values())
+        verdicts, results = state.verdicts, state.stored.found()
         budget, root = state.budget, state.store.root
     else:
         return
