@@ -271,32 +271,33 @@ def ensure_profile(cell: Cell, store: Store, ctx: Context = Context()) -> Entry:
     return store.get_or_create(PROFILE_KIND, cell.key, create, cell.to_dict(), summary=cell.id)
 
 
-def shares_activations(a: Cell, b: Cell) -> bool:
+def measurable_together(a: Cell, b: Cell) -> bool:
     """Whether two cells' profiles can be measured together (:func:`ensure_profiles`): the same
-    network at the same epoch, measured on the same activations (they differ at most in the fit's
-    precision and deviations, :data:`~crlm_bench.experiment.probing.FIT_DEVIATIONS`)."""
-    same = probing.activation_settings
+    network at the same epoch, measured at the same points with the same intrinsic dimensions
+    (they differ at most in the fit's precision and deviations and in the neighbourhoods,
+    :func:`~crlm_bench.experiment.probing.shared_settings`)."""
+    same = probing.shared_settings
     return a.training == b.training and a.at == b.at and same(a.measurement) == same(b.measurement)
 
 
 def measured_with(cell: Cell, cells: Iterable[Cell], store: Store) -> list[Cell]:
     """The cells of ``cells`` (each once) to measure together with ``cell``: those that
-    :func:`shares_activations` with it and have no stored profile, ``cell`` itself left out."""
+    :func:`measurable_together` with it and have no stored profile, ``cell`` itself left out."""
     out: dict[str, Cell] = {}
     for other in cells:
-        if other.key != cell.key and other.key not in out and shares_activations(cell, other):
+        if other.key != cell.key and other.key not in out and measurable_together(cell, other):
             if store.get(PROFILE_KIND, other.key) is None:
                 out[other.key] = other
     return list(out.values())
 
 
 def ensure_profiles(cells: list[Cell], store: Store, ctx: Context = Context()) -> list[Entry]:
-    """The stored profiles of ``cells``, which must all :func:`shares_activations` with the first;
+    """The stored profiles of ``cells``, which must all :func:`measurable_together` with the first;
     those missing are measured together (one forward pass of each point's neighbourhood and one
     TwoNN per probe for all of them, one fit each), each stored under its own key. Their
     ``seconds`` are the shared time divided among them."""
     for cell in cells[1:]:
-        if not shares_activations(cells[0], cell):
+        if not measurable_together(cells[0], cell):
             raise ValueError(f"{cell.id} ({cell.measurement}) does not share activations with {cells[0].id}")
     missing = list({c.key: c for c in cells if store.get(PROFILE_KIND, c.key) is None}.values())
     if len(missing) > 1:

@@ -23,14 +23,17 @@ Memory stays bounded: points are processed in chunks whose neighbour activations
 fit ``memory_bytes``, and each point's fit is done alone; each chunk is reduced to per-point
 statistics at once and — given a ``workdir`` — saved with the points it covers, so an
 interrupted profile resumes where it stopped. Peak memory is about ``memory_bytes`` plus the
-model, the TwoNN samples and one point's fit. The memory bound changes only how much is held at
-once, never a number: each point is forwarded with its neighbours as one batch and fitted alone,
-so the profile is bit-identical for every ``memory_bytes``.
+model, the TwoNN samples and one point's fit per torch thread. The memory bound changes only how
+much is held at once, never a number: each point is forwarded with its neighbours as one batch
+and fitted alone, so the profile is bit-identical for every ``memory_bytes``.
 
 Measurements that differ only in how they fit (the precision and the fit's deviations,
 :data:`FIT_DEVIATIONS`) share their activations: :func:`measure_profiles` forwards every point's
-neighbourhood and runs TwoNN once for all of them, and fits each; every profile is bit-identical
-to the one :func:`measure_profile` gives alone.
+neighbourhood and runs TwoNN once for all of them, and fits each where the fits differ; those
+that differ in their neighbourhoods too (:data:`NEIGHBOURHOOD_DEVIATIONS`) share the points and
+TwoNN. Every profile is bit-identical to the one :func:`measure_profile` gives alone. The fits run
+one per torch thread, each on one thread (:func:`run_fits`), so no number depends on the thread
+count.
 
 One module (about 800 lines, well above the project's ~500): the chunking, the resume, the memory
 bound and the shared activations are one mechanism whose invariant (bit-identical for every bound
@@ -41,11 +44,13 @@ and every set of measurements taken together) is checked together. The profile's
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,15 +201,29 @@ class Plan:
 
 #: deviations that change only the fit, not the points, their neighbourhoods or the dimensions:
 #: measurements that differ in these and the precision share their activations
-FIT_DEVIATIONS = frozenset({"svd_fit", "unscaled_fit", "full_dim_zero"})
+FIT_DEVIATIONS = frozenset({"svd_fit", "unscaled_fit", "full_dim_zero", "point_among_neighbours"})
+
+
+#: deviations that change the neighbourhoods only: measurements that differ in these (and in
+#: :data:`FIT_DEVIATIONS`) share their points and intrinsic dimensions, not their activations
+NEIGHBOURHOOD_DEVIATIONS = frozenset({"authors_neighbourhoods"})
 
 
 def activation_settings(measurement: Measurement) -> Measurement:
     """What a measurement's activations and dimensions depend on: the measurement without its
-    precision and its :data:`FIT_DEVIATIONS`. Measurements with equal activation settings are
-    measured together by :func:`measure_profiles`."""
+    precision and its :data:`FIT_DEVIATIONS`. :func:`measure_profiles` forwards the neighbourhoods
+    once for all measurements with equal activation settings."""
     kept = tuple(d for d in measurement.deviations if d not in FIT_DEVIATIONS)
     return dataclasses.replace(measurement, precision="float64", deviations=kept)
+
+
+def shared_settings(measurement: Measurement) -> Measurement:
+    """What a measurement's points and intrinsic dimensions depend on: its activation settings
+    without :data:`NEIGHBOURHOOD_DEVIATIONS`. Measurements with equal shared settings can be
+    measured together by :func:`measure_profiles` (one TwoNN per probe for all of them)."""
+    settings = activation_settings(measurement)
+    kept = tuple(d for d in settings.deviations if d not in NEIGHBOURHOOD_DEVIATIONS)
+    return dataclasses.replace(settings, deviations=kept)
 
 
 def check_deviations(measurement: Measurement) -> None:
@@ -323,7 +342,9 @@ def _fit(
 
     ``neighbours``: ``(n, K, D)``, or one ``(K_i, D)`` tensor per point. ``d=None``: zero
     curvatures without a fit (the deviation ``full_dim_zero``). ``rescale=False``: the fit at the
-    neighbourhood's own scale (the deviation ``unscaled_fit``).
+    neighbourhood's own scale (the deviation ``unscaled_fit``). Under-determined fits warn
+    (:class:`UnderdeterminedFitWarning`); the profile records them as a column instead
+    (:func:`run_fits` silences the warning).
     """
     parts: list[dict[str, torch.Tensor]] = []
     zero = torch.zeros(1, dtype=torch.float64)
@@ -335,17 +356,15 @@ def _fit(
             zeros = {f: zero.clone() for f in ("point_mapc", *INVARIANT_FIELDS, "resolution")}
             parts.append({**zeros, "radius": radius.reshape(1).cpu()})
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnderdeterminedFitWarning)
-            kappa, hessians = principal_curvatures(
-                points[i : i + 1],
-                around[None],
-                d,
-                method=method,
-                allow_underdetermined=True,
-                return_hessians=True,
-                rescale=rescale,
-            )
+        kappa, hessians = principal_curvatures(
+            points[i : i + 1],
+            around[None],
+            d,
+            method=method,
+            allow_underdetermined=True,
+            return_hessians=True,
+            rescale=rescale,
+        )
         # one fit gives both; the same numbers as curvature_invariants
         inv = Invariants.from_hessians(hessians)
         del hessians
@@ -367,6 +386,34 @@ def _fit(
 def coarser_eps(*dtypes: torch.dtype) -> float:
     """The machine epsilon of the coarsest of ``dtypes``."""
     return max(torch.finfo(t).eps for t in dtypes)
+
+
+def run_fits(
+    fits: list[Callable[[], dict[str, torch.Tensor]]], device: torch.device
+) -> list[dict[str, torch.Tensor]]:
+    """The results of ``fits`` (one point's fit each), in order.
+
+    On a CPU every fit runs on one torch thread, and as many fits at once as torch has threads: a
+    fit is a chain of small LAPACK calls that a second thread barely speeds up (measured: 11.5 s
+    against 10.8 s for a profile's fits), while two fits side by side take 0.6 of the time. One
+    thread per fit also makes every number independent of the thread count (a thread count
+    changes how a product rounds). On a GPU the fits run one after the other. The warnings of
+    under-determined fits are silenced here, once for all threads (``warnings.catch_warnings``
+    is not thread-safe): the profile records them in its ``underdetermined`` column.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnderdeterminedFitWarning)
+        if device.type != "cpu":
+            return [fit() for fit in fits]
+        threads = torch.get_num_threads()
+        try:
+            torch.set_num_threads(1)
+            if threads == 1 or len(fits) < 2:
+                return [fit() for fit in fits]
+            with ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                return list(pool.map(lambda fit: fit(), fits))
+        finally:
+            torch.set_num_threads(threads)
 
 
 def chunk_size(n_neighbours: int, widths: list[int], fit_itemsize: int, memory_bytes: int) -> int:
@@ -471,13 +518,11 @@ def curvature_chunks(
             acts = activations(model, probes, x, batch_size=FORWARD_IMAGES)
             for probe in probes:
                 a = acts.pop(probe.name)  # as the model computes it; the fit's dtype below
-                centre, around = a[:1], a[1:]
-                if plan.deviates("point_among_neighbours"):
-                    around = torch.cat([centre, around])
-                per_probe[probe.name].append((centre, around))
+                per_probe[probe.name].append((a[:1], a[1:]))
             del acts
-        for k in (k for k, whole in enumerate(done) if not whole):
-            stats = _fit_chunk(probes, per_probe, dims[k], widths, plans[k])
+        todo = [k for k, whole in enumerate(done) if not whole]
+        fitted = _fit_chunk(probes, per_probe, [dims[k] for k in todo], widths, [plans[k] for k in todo])
+        for k, stats in zip(todo, fitted):
             if workdirs[k] is not None:
                 record = {
                     "positions": torch.tensor(positions),
@@ -498,22 +543,61 @@ def curvature_chunks(
 def _fit_chunk(
     probes: list[Probe],
     per_probe: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
-    dims: dict[str, int],
+    dims: list[dict[str, int]],
     widths: dict[str, int],
-    plan: Plan,
-) -> dict[str, dict[str, torch.Tensor]]:
-    """One chunk's per-point statistics at every probe under ``plan``, from each point's
-    (centre, neighbours) activations."""
-    stats = {}
-    for probe in probes:
-        parts = per_probe[probe.name]
-        eps = coarser_eps(parts[0][0].dtype, plan.dtype)  # the activations' and the fit's
-        centre = torch.cat([c for c, _ in parts]).to(plan.dtype)
-        around = [nb.to(plan.dtype) for _, nb in parts]
-        d = None if dims[probe.name] >= widths[probe.name] else dims[probe.name]  # full_dim_zero only
-        stats[probe.name] = _fit(centre, around, d, plan.method, eps, rescale=plan.rescale)
-        del centre, around
-    return stats
+    plans: list[Plan],
+) -> list[dict[str, dict[str, torch.Tensor]]]:
+    """One chunk's per-point statistics at every probe under each of ``plans`` (with its
+    ``dims``), from each point's (centre, neighbours) activations.
+
+    Plans that fit a probe the same way (:func:`_fit_setting`: precision, method, scale, d, the
+    point among its neighbours or not) share that probe's fits: ``full_dim_zero`` costs nothing
+    where d < D, and a fit deviation nothing at a probe where it changes nothing. Every point's
+    fit is one task of :func:`run_fits`."""
+    settings = [
+        {p.name: _fit_setting(plan, dims[k][p.name], widths[p.name]) for p in probes}
+        for k, plan in enumerate(plans)
+    ]
+    unique = list(dict.fromkeys((p.name, kept[p.name]) for kept in settings for p in probes))
+    fits, spans = [], {}
+    for name, setting in unique:
+        parts = per_probe[name]
+        dtype, method, rescale, among, d = setting
+        eps = coarser_eps(parts[0][0].dtype, dtype)  # the activations' and the fit's
+        start = len(fits)
+        for centre, around in parts:
+            fits.append(functools.partial(_fit_point, centre, around, dtype, among, d, method, eps, rescale))
+        spans[name, setting] = (start, len(fits))
+    results = run_fits(fits, plans[0].device)
+    stats = {
+        key: {f: torch.cat([r[f] for r in results[a:b]]) for f in results[a]} for key, (a, b) in spans.items()
+    }
+    return [{p.name: stats[p.name, kept[p.name]] for p in probes} for kept in settings]
+
+
+def _fit_point(
+    centre: torch.Tensor,
+    around: torch.Tensor,
+    dtype: torch.dtype,
+    among: bool,
+    d: int | None,
+    method: str,
+    eps: float,
+    rescale: bool,
+) -> dict[str, torch.Tensor]:
+    """One point's fit in ``dtype`` (copied here, so that only the fits running hold a copy)."""
+    centre, around = centre.to(dtype), around.to(dtype)
+    if among:
+        around = torch.cat([centre, around])
+    return _fit(centre, [around], d, method, eps, rescale=rescale)
+
+
+def _fit_setting(plan: Plan, d: int, width: int) -> tuple:
+    """What a plan's fit at a probe depends on besides the activations: the fit's dtype, method
+    and scale, whether the point is among its neighbours, and d (None: zero curvatures without
+    a fit, ``full_dim_zero`` where d ≥ D)."""
+    among = plan.deviates("point_among_neighbours")
+    return (plan.dtype, plan.method, plan.rescale, among, None if d >= width else d)
 
 
 def _point_and_neighbours(images: torch.Tensor, dataset: str, plan: Plan, position: int) -> torch.Tensor:
@@ -559,7 +643,15 @@ def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch
     d_fit = min(d, min(k, raw.shape[1]) - 1)
     idx = knn(raw, k)
     eps = coarser_eps(plan.dtype)  # integer pixel values: exact in float64
-    return _fit(raw.to(plan.dtype), raw[idx].to(plan.dtype), d_fit, plan.method, eps, rescale=plan.rescale), k
+    points, neighbours = raw.to(plan.dtype), raw[idx].to(plan.dtype)
+    fits = [
+        functools.partial(
+            _fit, points[i : i + 1], neighbours[i : i + 1], d_fit, plan.method, eps, rescale=plan.rescale
+        )
+        for i in range(points.shape[0])
+    ]
+    parts = run_fits(fits, plan.device)
+    return {f: torch.cat([p[f] for p in parts]) for f in parts[0]}, k
 
 
 # --------------------------------------------------------------------------------------------
@@ -707,17 +799,20 @@ def measure_profiles(
     report: Reporter | None = None,
 ) -> list[Profile]:
     """:func:`measure_profile` under each of ``measurements``, which must have the same
-    :func:`activation_settings` (they differ only in the precision and the fit's deviations):
-    the points, their neighbourhoods' activations and the intrinsic dimensions are computed once,
-    the fits once per measurement. Each profile is bit-identical to the one measured alone.
+    :func:`shared_settings` (they differ only in the precision, the fit's deviations and the
+    neighbourhoods'): the points and the intrinsic dimensions are computed once, the
+    neighbourhoods' activations once per :func:`activation_settings`, the fits once per
+    measurement and probe where they differ. Each profile is bit-identical to the one measured
+    alone.
     ``workdirs``: one per measurement (or None), as ``workdir`` there."""
     if not measurements:
         raise ValueError("measure_profiles needs at least one measurement")
-    shared = {activation_settings(m) for m in measurements}
+    shared = {shared_settings(m) for m in measurements}
     if len(shared) > 1:
         raise ValueError(
-            "measurements measured together must differ only in the precision and the fit's "
-            f"deviations ({', '.join(sorted(FIT_DEVIATIONS))}); got {list(measurements)}"
+            "measurements measured together must differ only in the precision, the fit's deviations "
+            f"({', '.join(sorted(FIT_DEVIATIONS))}) and the neighbourhoods' "
+            f"({', '.join(sorted(NEIGHBOURHOOD_DEVIATIONS))}); got {list(measurements)}"
         )
     for m in measurements:
         check_deviations(m)
@@ -747,12 +842,11 @@ def measure_profiles(
 
     sample = activations(model, probes, normalize(images[points[:1]].to(device), dataset))
     widths = {name: a.shape[1] for name, a in sample.items()}
-    k = neighbour_count(images, dataset, plans[0])
-    fitted = {p.name: dimension_for_fit(ids[p.name]["mean"], k, widths[p.name]) for p in probes}
+    ks = [neighbour_count(images, dataset, plan) for plan in plans]
     dims: list[dict[str, int]] = []
     clipped: list[dict[str, bool]] = []
-    for plan in plans:
-        chosen = dict(fitted)
+    for plan, k in zip(plans, ks):
+        chosen = {p.name: dimension_for_fit(ids[p.name]["mean"], k, widths[p.name]) for p in probes}
         if plan.deviates("full_dim_zero"):
             for p in probes:
                 full = max(1, int(round(ids[p.name]["mean"])))
@@ -761,12 +855,28 @@ def measure_profiles(
         dims.append({name: d for name, (d, _) in chosen.items()})
         clipped.append({name: c for name, (_, c) in chosen.items()})
 
-    stats = curvature_chunks(
-        model, probes, images, dataset, dims, widths, plans, workdirs=paths, progress=progress, report=report
-    )
+    stats: list = [None] * len(plans)
+    groups: dict[Measurement, list[int]] = {}
+    for i, m in enumerate(measurements):  # one forward pass of the neighbourhoods per group
+        groups.setdefault(activation_settings(m), []).append(i)
+    for group in groups.values():
+        measured = curvature_chunks(
+            model,
+            probes,
+            images,
+            dataset,
+            [dims[i] for i in group],
+            widths,
+            [plans[i] for i in group],
+            workdirs=[paths[i] for i in group],
+            progress=progress,
+            report=report,
+        )
+        for i, st in zip(group, measured):
+            stats[i] = st
     return [
         _profile(probes, images, plan, ids, widths, k, d, c, st)
-        for plan, d, c, st in zip(plans, dims, clipped, stats)
+        for plan, k, d, c, st in zip(plans, ks, dims, clipped, stats)
     ]
 
 

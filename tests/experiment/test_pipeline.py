@@ -253,13 +253,14 @@ def test_the_per_point_values_are_stored_and_show_json_prints_every_column(tmp_p
         assert [r[field] for r in shown["rows"]] == frame[field].tolist()
 
 
-def test_cells_on_the_same_activations_are_measured_together_each_as_alone(tmp_path):
+def test_cells_on_the_same_points_are_measured_together_each_as_alone(tmp_path):
     import dataclasses
 
     c = cell(UNTRAINED)
     others = [c.changed("float32"), c.changed("unscaled_fit")]
-    assert all(pipeline.shares_activations(c, o) for o in others)
-    assert not pipeline.shares_activations(c, c.changed("authors"))
+    assert all(pipeline.measurable_together(c, o) for o in others)
+    assert pipeline.measurable_together(c, c.changed("authors_neighbourhoods"))  # same points, TwoNN
+    assert not pipeline.measurable_together(c, c.changed("authors"))
     together, alone = Store(tmp_path / "together"), Store(tmp_path / "alone")
     pipeline.profile(c, together)  # one already stored: only the two others are measured
     budget = [c, others[0], c.changed("authors"), others[1], others[0]]

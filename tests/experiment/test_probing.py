@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import signal
+import warnings
 
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ import torch
 
 from crlm_bench.experiment import probing
 from crlm_bench.experiment.cell import DEVIATIONS, Measurement
+from crlm_bench.geometry import UnderdeterminedFitWarning
 from crlm_bench.vision import datasets, models
 
 SMALL = Measurement(points=8, toggles=3, id_runs=2, id_samples=64, precision="float64")
@@ -335,20 +338,23 @@ def test_the_fit_precision_changes_the_fits_not_the_dimensions(split, vgg, whole
     assert not single["mapc"].equals(whole["mapc"])  # the fits did change
 
 
-def test_measurements_that_differ_only_in_the_fit_share_their_activations(split, vgg, whole, tmp_path):
-    """Measured together, each profile is bit-identical to the one measured alone; the forward
-    passes and TwoNN are done once for all of them."""
+def test_measurements_at_the_same_points_share_their_dimensions_and_activations(split, vgg, whole, tmp_path):
+    """Measured together, each profile is bit-identical to the one measured alone; TwoNN is run
+    once for all of them, and the neighbourhoods forwarded once per kind of neighbourhood."""
     fits = [
         dataclasses.replace(SMALL, precision="float32"),
         dataclasses.replace(SMALL, deviations=("unscaled_fit",)),
         dataclasses.replace(SMALL, precision="float32", deviations=("full_dim_zero", "svd_fit")),
+        dataclasses.replace(SMALL, deviations=("point_among_neighbours",)),
+        dataclasses.replace(SMALL, deviations=("authors_neighbourhoods",)),
+        dataclasses.replace(SMALL, precision="float32", deviations=("authors_neighbourhoods",)),
     ]
     model, probes = vgg
     forwards = []
     hook = model.register_forward_hook(lambda module, args, out: forwards.append(args[0].shape[0]))
     try:
         together = probing.measure_profiles(
-            model, probes, split, [SMALL, *fits], workdirs=[tmp_path / str(i) for i in range(4)]
+            model, probes, split, [SMALL, *fits], workdirs=[tmp_path / str(i) for i in range(len(fits) + 1)]
         )
     finally:
         hook.remove()
@@ -356,12 +362,15 @@ def test_measurements_that_differ_only_in_the_fit_share_their_activations(split,
     for shared, own in zip(together, alone):
         pd.testing.assert_frame_equal(shared.frame, own, check_exact=True)
     assert not together[1].frame["mapc"].equals(together[0].frame["mapc"])
-    # one forward pass per point's neighbourhood and per TwoNN run, not one per measurement
-    per_point = SMALL.neighbours + 1
-    assert forwards.count(per_point) == SMALL.points
+    perturbed = [t.frame[t.frame["neighbourhood"] == "perturbation"] for t in (together[0], together[4])]
+    assert (perturbed[1]["K"] == perturbed[0]["K"] + 1).all()  # the point among its neighbours
+    # one forward pass per point's neighbourhood of each kind (ours, the authors') and per TwoNN
+    # run, not one per measurement
+    neighbourhoods = [n for n in forwards if n not in (1, SMALL.id_samples)]
+    assert len(neighbourhoods) == 2 * SMALL.points
     assert sum(n == SMALL.id_samples for n in forwards) == SMALL.id_runs
     # each measurement's workdir holds its own partial results, for a resume of any of them
-    for i in range(4):
+    for i in range(len(fits) + 1):
         assert (tmp_path / str(i) / "intrinsic_dimension.json").is_file()
         assert list((tmp_path / str(i)).glob("curvature_*.pt"))
 
@@ -371,10 +380,63 @@ def test_measurements_that_differ_only_in_the_fit_share_their_activations(split,
     [
         dict(toggles=2),
         dict(split="train-augmented"),
-        dict(deviations=("point_among_neighbours",)),
-        dict(deviations=("authors_neighbourhoods",)),
+        dict(points=SMALL.points - 1),
     ],
 )
-def test_measurements_that_differ_in_their_activations_are_not_measured_together(split, vgg, other):
-    with pytest.raises(ValueError, match="differ only in the precision and the fit's deviations"):
+def test_measurements_on_other_points_are_not_measured_together(split, vgg, other):
+    with pytest.raises(ValueError, match="differ only in the precision, the fit's deviations"):
         probing.measure_profiles(*vgg, split, [SMALL, dataclasses.replace(SMALL, **other)])
+
+
+def _fits(n=6, big_d=40, k=20, d=3):
+    gen = torch.Generator().manual_seed(5)
+    points = torch.randn(n, big_d, generator=gen, dtype=torch.float64)
+    around = points[:, None] + 0.1 * torch.randn(n, k, big_d, generator=gen, dtype=torch.float64)
+    eps = probing.coarser_eps(torch.float64)
+    return [
+        functools.partial(probing._fit, points[i : i + 1], around[i : i + 1], d, "gram", eps)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_fits_are_the_same_for_every_thread_count_and_leave_it_as_it_was(threads):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        got = probing.run_fits(_fits(), torch.device("cpu"))
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    torch.set_num_threads(1)
+    try:
+        alone = [fit() for fit in _fits()]  # one after the other, on one thread
+    finally:
+        torch.set_num_threads(before)
+    assert len(got) == len(alone)
+    for ours, theirs in zip(got, alone):
+        for field in ours:
+            assert torch.equal(ours[field], theirs[field]), field
+
+
+def test_fits_silence_only_their_own_warnings_and_raise_their_errors():
+    """An under-determined fit (K = 4 < 2 + 3) does not warn from run_fits, the warning filters
+    are those of before (catch_warnings is not thread-safe: it is entered once, not per fit), and
+    a fit's error reaches the caller."""
+    filters = list(warnings.filters)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 6, generator=gen, dtype=torch.float64)
+    nb = x[:, None] + torch.randn(2, 4, 6, generator=gen, dtype=torch.float64)
+    fits = [functools.partial(probing._fit, x[i : i + 1], nb[i : i + 1], 2, "gram", 1e-16) for i in range(2)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        probing.run_fits(fits, torch.device("cpu"))
+    assert not [w for w in caught if issubclass(w.category, UnderdeterminedFitWarning)]
+    assert warnings.filters == filters
+
+    def broken():
+        raise RuntimeError("this fit failed")
+
+    with pytest.raises(RuntimeError, match="this fit failed"):
+        probing.run_fits([*fits, broken], torch.device("cpu"))
+    assert warnings.filters == filters

@@ -15,7 +15,7 @@ from crlm_bench.replication.attribution import (
     flips,
     unflagged_collapses,
 )
-from crlm_bench.replication.budgets import ATTRIBUTION_SEED, Budget, get_budget
+from crlm_bench.replication.budgets import ATTRIBUTION_CHANGES, ATTRIBUTION_SEED, Budget, get_budget
 from crlm_bench.replication.claims import MAIN_VARIANT
 from crlm_bench.replication.grid import ATTRIBUTION_KIND, groups_of
 from tests.replication.claim_cases import PAPER_LIKE, make_profile, make_result
@@ -53,15 +53,18 @@ def test_an_unknown_change_is_refused_with_the_known_ones():
 # the budget's changed cells
 
 
-def test_the_cpu_budget_measures_each_seed0_claim_cell_under_authors_and_vgg16_under_each_change():
+def test_the_cpu_budget_measures_each_seed0_claim_cell_under_each_change_and_vgg16_under_three():
     budget = get_budget("cpu")
     triples = budget.attribution_cells()
     claim_keys = {c.key for c in budget.claim_cells()}
     on_claims = [t for t in triples if t[1].key in claim_keys]
-    assert {t[0] for t in on_claims} == {"authors"}
+    # the precision alone, the preset, and each deviation of the preset but svd_fit
+    assert {t[0] for t in on_claims} == {"float32", "authors", *PRESETS["authors"]["deviations"]} - {
+        "svd_fit"
+    }
     assert all(cell.training.seed == ATTRIBUTION_SEED for _, cell, _ in on_claims)
     seed0 = [c for c in budget.claim_cells() if c.training.seed == ATTRIBUTION_SEED]
-    assert len(on_claims) == len(seed0)
+    assert len(on_claims) == len(seed0) * len(ATTRIBUTION_CHANGES)
     shown = [t for t in triples if t[1].key not in claim_keys]
     assert [t[0] for t in shown] == ["float32", "unscaled_fit", "authors"]
     assert {t[1].training.model for t in shown} == {"vgg16"}
@@ -77,7 +80,7 @@ def test_each_changed_cell_is_an_attribution_test_parameter():
     budget = get_budget("cpu")
     groups = groups_of(budget)[ATTRIBUTION_KIND]
     assert [g.cells for g in groups] == [(cell, changed) for _, cell, changed in budget.attribution_cells()]
-    assert groups[0].id == f"{groups[0].cells[0].id}-authors"
+    assert groups[0].id == f"{groups[0].cells[0].id}-{ATTRIBUTION_CHANGES[0]}"
 
 
 def test_a_budget_without_changes_has_no_attribution():
@@ -86,7 +89,7 @@ def test_a_budget_without_changes_has_no_attribution():
     assert evaluate_attribution(budget, lambda cell: None) == []
 
 
-def test_the_paper_budget_attributes_every_cell_and_shows_its_untrained_vgg16_once_per_change():
+def test_the_paper_budget_attributes_every_cell_and_its_untrained_vgg16_once_per_change():
     budget = get_budget("paper")
     triples = budget.attribution_cells()
     assert len({(change, changed.key) for change, _, changed in triples}) == len(triples)
@@ -98,7 +101,8 @@ def test_the_paper_budget_attributes_every_cell_and_shows_its_untrained_vgg16_on
         "vgg16",
         "untrained",
     )
-    assert [change for change, cell, _ in triples if cell == vgg16] == ["authors", "float32", "unscaled_fit"]
+    # a claim cell too: each change once, the demonstration's (float32, unscaled_fit) among them
+    assert [change for change, cell, _ in triples if cell == vgg16] == list(ATTRIBUTION_CHANGES)
     ids = [g.id for g in groups_of(budget)[ATTRIBUTION_KIND]]
     assert len(set(ids)) == len(ids)
 
