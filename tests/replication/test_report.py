@@ -445,9 +445,16 @@ def test_the_attribution_section_names_the_changes_that_turn_a_verdict_and_shows
     )
     md = (tmp_path / "report.md").read_text()
     section = md[md.index(M.ATTRIBUTION_HEADING) : md.index("## Figures")]
-    row = next(line for line in section.splitlines() if line.startswith("| profile-shape"))
+    row = next(line for line in section.splitlines() if line.startswith("| profile-shape ·"))
     assert row.rstrip(" |").endswith("authors ✗")  # the change that turns it, with its outcome
-    assert "s0 default" in section and "s0 authors" in section
+    header = next(line for line in section.splitlines() if line.startswith("| claim · group"))
+    assert [h.strip() for h in header.strip("|").split("|")] == [
+        "claim · group",
+        "main",
+        "default",
+        "authors",
+        "turned by",
+    ]
     assert "Demonstration: fashion-mnist-vgg16-untrained-s0-e0" in section
     table = section[section.index("| probe ") :]
     linear = next(line for line in table.splitlines() if line.startswith("| linear"))
@@ -456,6 +463,31 @@ def test_the_attribution_section_names_the_changes_that_turn_a_verdict_and_shows
     data = json.loads((tmp_path / "results.json").read_text())
     assert [d["change"] for d in data["demonstrations"]] == ["", "float32", "authors"]
     assert data["variants"]["attribution"] == ["s0 authors", "s0 default"]
+    assert R.check_report(tmp_path) == []
+
+
+def test_the_attribution_lists_the_changes_in_a_fixed_order_each_table_naming_its_rows(tmp_path):
+    """Changes come in MEASUREMENT_CHANGES order (precision, deviations, presets) whatever the
+    verdicts' order; a table too wide for a line is split, each part keeping the claim · group."""
+    from crlm_bench.replication.attribution import attribution_variant
+
+    results = [cases.make_result(cases.PAPER_LIKE)]
+    main = C.evaluate_all(results, claims=["profile-shape"], variants=[C.VARIANTS[0]])
+    changes = ["authors", "point_among_neighbours", "", "authors_neighbourhoods", "float32", "unscaled_fit"]
+    seed0 = [dataclasses.replace(main[0], variant=attribution_variant(c)) for c in changes]
+    R.write_report(tmp_path, [*main, *seed0], results, budget=None, settings={})
+    md = (tmp_path / "report.md").read_text()
+    section = md[md.index(M.ATTRIBUTION_HEADING) :]
+    headers = [
+        [h.strip() for h in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| claim · group")
+    ]
+    assert len(headers) > 1  # too wide for one table
+    assert all(h[0] == "claim · group" for h in headers)
+    columns = [c for h in headers for c in h[1:]]
+    order = ["main", "default", "float32", "unscaled_fit", "authors_neighbourhoods", "point_among_neighbours"]
+    assert columns == [*order, "authors", "turned by"]
     assert R.check_report(tmp_path) == []
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from tabulate import tabulate
 
 import crlm_bench
-from crlm_bench.experiment.cell import DEVIATIONS, PRESETS
+from crlm_bench.experiment.cell import DEVIATIONS, MEASUREMENT_CHANGES, PRESETS
 from crlm_bench.replication.attribution import attribution_variant, flips
 from crlm_bench.replication.claims import (
     MAIN_VARIANT,
@@ -408,14 +408,14 @@ def _attribution_section(
     lines = [ATTRIBUTION_HEADING, ""]
     if variants:
         default = attribution_variant("")
-        variants = [default, *(v for v in variants if v != default)]
+        variants = [default, *sorted((v for v in variants if v != default), key=_change_order)]
         lines += [
             "Each claim evaluated again on its seed-0 cells, measured the faithful way "
-            f"(*{default}*) and under each change the budget names, so that a change is compared "
-            "with the same seed measured the default way. *turned by* lists the changes whose "
-            "outcome differs from the seed-0 default's. The evaluation variants (‖II‖, undiluted, "
-            "dimensionless, perturbation input) are in the verdict table's *robust* column and in "
-            "each claim's section below.",
+            "(*default*) and under each change the budget names, one at a time, so that a change is "
+            "compared with the same seed measured the default way (every column but *main* is "
+            "seed 0). *turned by* lists the changes whose outcome differs from the seed-0 "
+            "default's. The evaluation variants (‖II‖, undiluted, dimensionless, perturbation "
+            "input) are in the verdict table's *robust* column and in each claim's section below.",
             "",
         ]
         same = defaultdict(dict)
@@ -433,17 +433,17 @@ def _attribution_section(
             turned = ", ".join(flips(v, verdicts)) or ("none" if default in found else "—")
             rows.append(
                 [
-                    v.claim,
-                    short_group(v.group, datasets),
+                    f"{v.claim} · {short_group(v.group, datasets)}",
                     _measured(v).split(" [")[0] + " " + OUTCOME_MARKS[v.outcome],
                     *cells,
                     turned,
                 ]
             )
-        lines += _tables(rows, ["claim", "group", "main", *variants, "turned by"])
+        names = [_change_name(v) for v in variants]
+        lines += _tables(rows, ["claim · group", "main", *names, "turned by"])
         lines += [
             "*main*: the verdict table's value and outcome (every seed pooled); the changes: "
-            + "; ".join(f"**{name}**: {_change_text(name)}" for name in variants[1:])
+            + "; ".join(f"**{_change_name(name)}**: {_change_text(name)}" for name in variants[1:])
             + ".",
             "",
         ]
@@ -453,6 +453,20 @@ def _attribution_section(
     for cell_id, measured in by_cell.items():
         lines += _demonstration(cell_id, measured)
     return lines
+
+
+def _change_name(variant: str) -> str:
+    """An attribution variant's change alone (``s0 authors`` → ``authors``)."""
+    return variant.split(" ", 1)[1]
+
+
+def _change_order(variant: str) -> tuple[int, str]:
+    """Changes in :data:`MEASUREMENT_CHANGES` order (the precision, the deviations, the presets)."""
+    name = _change_name(variant)
+    return (
+        MEASUREMENT_CHANGES.index(name) if name in MEASUREMENT_CHANGES else len(MEASUREMENT_CHANGES),
+        name,
+    )
 
 
 def _change_text(variant: str) -> str:
