@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, from nothing: create .venv, install crlm-bench, fetch real Fashion-MNIST where
-# possible, and run the claims at the cpu budget (about 45-55 minutes on a 2-core CPU with an
+# possible, and run the claims at the cpu budget (about 36-45 minutes on a 2-core CPU with an
 # empty store), then print where the replication report went.
 #
 # The report goes to crlm-report/ (untracked: a plain run changes no tracked file) or to

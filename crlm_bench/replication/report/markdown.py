@@ -475,6 +475,8 @@ def _change_text(variant: str) -> str:
         return "the preset " + ", ".join(
             f"{k} {v}" if k != "deviations" else ", ".join(v) for k, v in PRESETS[change].items()
         )
+    if change == "float32":
+        return "the curvature fits in float32 instead of float64 (the released code's precision)"
     return DEVIATIONS.get(change, change)
 
 
