@@ -298,7 +298,10 @@ def ensure_profiles(cells: list[Cell], store: Store, ctx: Context = Context()) -
     ``seconds`` are the shared time divided among them."""
     for cell in cells[1:]:
         if not measurable_together(cells[0], cell):
-            raise ValueError(f"{cell.id} ({cell.measurement}) does not share activations with {cells[0].id}")
+            raise ValueError(
+                f"{cell.id} ({cell.measurement}) cannot be measured together with {cells[0].id}: it does "
+                "not share its points and intrinsic dimensions"
+            )
     missing = list({c.key: c for c in cells if store.get(PROFILE_KIND, c.key) is None}.values())
     if len(missing) > 1:
         with contextlib.ExitStack() as held:

@@ -380,6 +380,11 @@ def _fit(
                 "resolution": resolution,
             }
         )
+    return _concatenated(parts)
+
+
+def _concatenated(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Per-point results, one dict of ``(n_i,)`` tensors each, as one dict of their concatenations."""
     return {f: torch.cat([p[f] for p in parts]) for f in parts[0]}
 
 
@@ -569,9 +574,7 @@ def _fit_chunk(
             fits.append(functools.partial(_fit_point, centre, around, dtype, among, d, method, eps, rescale))
         spans[name, setting] = (start, len(fits))
     results = run_fits(fits, plans[0].device)
-    stats = {
-        key: {f: torch.cat([r[f] for r in results[a:b]]) for f in results[a]} for key, (a, b) in spans.items()
-    }
+    stats = {key: _concatenated(results[a:b]) for key, (a, b) in spans.items()}
     return [{p.name: stats[p.name, kept[p.name]] for p in probes} for kept in settings]
 
 
@@ -651,7 +654,7 @@ def input_knn(images: torch.Tensor, plan: Plan, d: int) -> tuple[dict[str, torch
         for i in range(points.shape[0])
     ]
     parts = run_fits(fits, plan.device)
-    return {f: torch.cat([p[f] for p in parts]) for f in parts[0]}, k
+    return _concatenated(parts), k
 
 
 # --------------------------------------------------------------------------------------------

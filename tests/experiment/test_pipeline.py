@@ -275,7 +275,7 @@ def test_cells_on_the_same_points_are_measured_together_each_as_alone(tmp_path):
         pd.testing.assert_frame_equal(pipeline.stored_points(x, together), pipeline.stored_points(x, alone))
     assert together.get("profile", others[0].key).meta["measured_with"] == [others[1].key]
     assert "measured_with" not in together.get("profile", c.key).meta
-    with pytest.raises(ValueError, match="does not share activations"):
+    with pytest.raises(ValueError, match="does not share its points and intrinsic dimensions"):
         pipeline.ensure_profiles(
             [c, dataclasses.replace(c, measurement=dataclasses.replace(MEASUREMENT, points=7))], together
         )
