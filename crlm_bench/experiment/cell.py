@@ -67,6 +67,7 @@ __all__ = [
     "INPUT_PROBES",
     "MAX_TOGGLES",
     "MEASUREMENT_CHANGES",
+    "AUGMENTED_POINTS",
     "Training",
     "Measurement",
     "Cell",
@@ -127,9 +128,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: The change that measures at the points of the augmented training images (``split``
+#: ``"train-augmented"``) and changes nothing else.
+AUGMENTED_POINTS = "train_augmented"
+
 #: Single changes of a measurement that an attribution compares with the faithful default
-#: (:meth:`Measurement.changed`): float32 fits alone, each deviation alone, each preset whole.
-MEASUREMENT_CHANGES = ("float32", *DEVIATIONS, *PRESETS)
+#: (:meth:`Measurement.changed`): float32 fits alone, each deviation alone, the augmented training
+#: points alone, each preset whole.
+MEASUREMENT_CHANGES = ("float32", *DEVIATIONS, AUGMENTED_POINTS, *PRESETS)
 
 #: The paper toggles subsets of the 10 smallest nonzero singular values of each channel.
 MAX_TOGGLES = 10
@@ -403,9 +409,12 @@ class Measurement:
 
     def changed(self, change: str) -> Measurement:
         """This measurement with one change of :data:`MEASUREMENT_CHANGES`: ``"float32"`` (the
-        fits' precision), a deviation's name (added to those already named) or a preset's."""
+        fits' precision), a deviation's name (added to those already named), ``"train_augmented"``
+        (the points of the augmented training images) or a preset's."""
         if change == "float32":
             return dataclasses.replace(self, precision="float32")
+        if change == AUGMENTED_POINTS:
+            return dataclasses.replace(self, split="train-augmented")
         if change in PRESETS:
             return self.with_preset(change)
         if change in DEVIATIONS:

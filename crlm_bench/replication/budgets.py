@@ -9,17 +9,17 @@ GPU hours (paper).
   checkpoints of one run at five epochs; three seeds of every baseline and untrained network;
   networks trained for 6 epochs on the first 20 000 of the 60 000 training images; 200 points with 127
   neighbours and 7 toggles, TwoNN over 3 runs of 2000; the 15 seed-0 claim cells measured again
-  under each of :data:`ATTRIBUTION_CHANGES` (float32 fits, five deviations of the authors' code
-  one at a time, the ``authors`` preset), and an untrained VGG16 (100 points) under the default,
-  float32 alone, ``unscaled_fit`` alone and ``authors`` (the attribution). About 45 minutes on a
-  2-core CPU.
+  under each of :data:`ATTRIBUTION_CHANGES` (float32 fits, the five deviations of the authors' code
+  one at a time, their points from the augmented training images, the ``authors`` preset), and an
+  untrained VGG16 (100 points) under the default, float32 alone, ``unscaled_fit`` alone and
+  ``authors`` (the attribution). About 45 minutes on a 2-core CPU.
 - ``paper``: CIFAR-10 and CIFAR-100 × the six paper models × baseline and untrained, the recipe
   comparison on ResNet50, the checkpoints of ResNet18's run; 200 epochs, 5000 points, 1023
   neighbours, 10 TwoNN runs of 5000; every seed-0 claim cell measured again under each of
   :data:`ATTRIBUTION_CHANGES` and CIFAR-10's untrained VGG16 under float32 alone and
   ``unscaled_fit`` alone (the attribution: no training; the changes share the default's TwoNN
-  and, but for the neighbourhoods and the preset, its activations; its GPU cost is not yet
-  measured).
+  and, but for the neighbourhoods, its activations, except the augmented points and the preset,
+  which share theirs; its GPU cost is not yet measured).
 
 Which cells each claim test compares is :mod:`crlm_bench.replication.grid`'s business.
 """
@@ -126,17 +126,17 @@ def _unique(cells) -> tuple[Cell, ...]:
 
 
 #: The changes every claim is evaluated again under (the attribution): the fits' precision alone,
-#: each deviation of the ``authors`` preset alone, and the preset. Two of the preset's choices are
-#: not measured alone: ``svd_fit`` (in float64 the SVD and the Gram route agree to ~1e-8, tested
-#: in tests/geometry, and its fits cost as much as all the others together) and the points from
-#: the augmented training images (``split``, a whole second profile of every cell: TwoNN, points
-#: and activations); both are in the preset, and measurable alone with ``crlm-bench profile``.
+#: each deviation of the ``authors`` preset alone, its points from the augmented training images
+#: alone, and the preset. The augmented points are a second set of points and intrinsic dimensions
+#: per cell, measured together with the preset, which has the same points.
 ATTRIBUTION_CHANGES = (
     "float32",
+    "svd_fit",
     "unscaled_fit",
     "full_dim_zero",
     "point_among_neighbours",
     "authors_neighbourhoods",
+    "train_augmented",
     "authors",
 )
 

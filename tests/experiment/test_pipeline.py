@@ -261,6 +261,8 @@ def test_cells_on_the_same_points_are_measured_together_each_as_alone(tmp_path):
     assert all(pipeline.measurable_together(c, o) for o in others)
     assert pipeline.measurable_together(c, c.changed("authors_neighbourhoods"))  # same points, TwoNN
     assert not pipeline.measurable_together(c, c.changed("authors"))
+    # the augmented training points are the preset's points: measured together with it
+    assert pipeline.measurable_together(c.changed("train_augmented"), c.changed("authors"))
     together, alone = Store(tmp_path / "together"), Store(tmp_path / "alone")
     pipeline.profile(c, together)  # one already stored: only the two others are measured
     budget = [c, others[0], c.changed("authors"), others[1], others[0]]

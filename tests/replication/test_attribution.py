@@ -7,7 +7,14 @@ import dataclasses
 
 import pytest
 
-from crlm_bench.experiment.cell import MEASUREMENT_CHANGES, PRESETS, Cell, Measurement, Training
+from crlm_bench.experiment.cell import (
+    AUGMENTED_POINTS,
+    MEASUREMENT_CHANGES,
+    PRESETS,
+    Cell,
+    Measurement,
+    Training,
+)
 from crlm_bench.replication.attribution import (
     COLLAPSE,
     attribution_variant,
@@ -31,6 +38,8 @@ def test_each_change_differs_from_the_default_and_only_by_that_change(change):
     assert changed != m and changed.points == 10 and changed.toggles == 3
     if change == "float32":
         assert changed == dataclasses.replace(m, precision="float32")
+    elif change == AUGMENTED_POINTS:
+        assert changed == dataclasses.replace(m, split="train-augmented")
     elif change in PRESETS:
         assert changed == m.with_preset(change)
     else:
@@ -58,9 +67,12 @@ def test_the_cpu_budget_measures_each_seed0_claim_cell_under_each_change_and_vgg
     triples = budget.attribution_cells()
     claim_keys = {c.key for c in budget.claim_cells()}
     on_claims = [t for t in triples if t[1].key in claim_keys]
-    # the precision alone, the preset, and each deviation of the preset but svd_fit
-    assert {t[0] for t in on_claims} == {"float32", "authors", *PRESETS["authors"]["deviations"]} - {
-        "svd_fit"
+    # the precision alone, each deviation of the preset alone, its points alone, and the preset
+    assert {t[0] for t in on_claims} == {
+        "float32",
+        AUGMENTED_POINTS,
+        "authors",
+        *PRESETS["authors"]["deviations"],
     }
     assert all(cell.training.seed == ATTRIBUTION_SEED for _, cell, _ in on_claims)
     seed0 = [c for c in budget.claim_cells() if c.training.seed == ATTRIBUTION_SEED]

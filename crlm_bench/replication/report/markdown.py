@@ -27,7 +27,7 @@ import numpy as np
 from tabulate import tabulate
 
 import crlm_bench
-from crlm_bench.experiment.cell import DEVIATIONS, MEASUREMENT_CHANGES, PRESETS
+from crlm_bench.experiment.cell import AUGMENTED_POINTS, DEVIATIONS, MEASUREMENT_CHANGES, PRESETS
 from crlm_bench.replication.attribution import attribution_variant, flips
 from crlm_bench.replication.claims import (
     MAIN_VARIANT,
@@ -477,6 +477,8 @@ def _change_text(variant: str) -> str:
         )
     if change == "float32":
         return "the curvature fits in float32 instead of float64 (the released code's precision)"
+    if change == AUGMENTED_POINTS:
+        return "the points and TwoNN samples from the augmented training images, as the released code"
     return DEVIATIONS.get(change, change)
 
 
