@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 import crlm_bench
+from crlm_bench.experiment.cell import DEVIATIONS
 from crlm_bench.experiment.pipeline import PROFILE_KIND, TRAINING_KIND
 from crlm_bench.experiment.store import Store
 from crlm_bench.replication import claims as C
@@ -473,7 +474,15 @@ def test_the_attribution_lists_the_changes_in_a_fixed_order_each_table_naming_it
 
     results = [cases.make_result(cases.PAPER_LIKE)]
     main = C.evaluate_all(results, claims=["profile-shape"], variants=[C.VARIANTS[0]])
-    changes = ["authors", "point_among_neighbours", "", "authors_neighbourhoods", "float32", "unscaled_fit"]
+    changes = [
+        "authors",
+        "point_among_neighbours",
+        "",
+        "train_augmented",
+        "authors_neighbourhoods",
+        "float32",
+        "unscaled_fit",
+    ]
     seed0 = [dataclasses.replace(main[0], variant=attribution_variant(c)) for c in changes]
     R.write_report(tmp_path, [*main, *seed0], results, budget=None, settings={})
     md = (tmp_path / "report.md").read_text()
@@ -487,7 +496,14 @@ def test_the_attribution_lists_the_changes_in_a_fixed_order_each_table_naming_it
     assert all(h[0] == "claim · group" for h in headers)
     columns = [c for h in headers for c in h[1:]]
     order = ["main", "default", "float32", "unscaled_fit", "authors_neighbourhoods", "point_among_neighbours"]
-    assert columns == [*order, "authors", "turned by"]
+    assert columns == [*order, "train_augmented", "authors", "turned by"]
+    # the caption says what each change is
+    assert "**float32**: the curvature fits in float32 instead of float64" in section
+    assert "**train_augmented**: the points and TwoNN samples from the augmented training images" in section
+    assert (
+        "**authors**: the preset precision float32, split train-augmented, authors_neighbourhoods" in section
+    )
+    assert f"**unscaled_fit**: {DEVIATIONS['unscaled_fit']}" in section
     assert R.check_report(tmp_path) == []
 
 
