@@ -132,7 +132,7 @@ def _unique(cells) -> tuple[Cell, ...]:
 #: to ~1e-8, tests/geometry) and the augmented training points (``train_augmented``, a second set
 #: of points, forward passes and fits per cell, measured together with the preset). With both, the
 #: cpu main job from nothing took 46.2 minutes (155 cells, 2026-12-03); with the augmented points
-#: alone added, over 50 minutes on a host then 20-25 % slower: both over its 45. Either is
+#: alone added, 53.7 (140 cells) on a host then 21 % slower: both over its 45. Either is
 #: measurable alone: ``crlm-bench profile CELL --deviation svd_fit`` or ``--split train-augmented``,
 #: or a budget naming it in ``changes``.
 ATTRIBUTION_CHANGES = (
