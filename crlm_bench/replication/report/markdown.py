@@ -470,7 +470,8 @@ def _change_order(variant: str) -> tuple[int, str]:
 
 
 def _change_text(variant: str) -> str:
-    change = variant.split(" ", 1)[1]
+    """What an attribution variant's change does, for the table's caption."""
+    change = _change_name(variant)
     if change in PRESETS:
         return "the preset " + ", ".join(
             f"{k} {v}" if k != "deviations" else ", ".join(v) for k, v in PRESETS[change].items()
