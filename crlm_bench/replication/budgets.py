@@ -9,17 +9,17 @@ GPU hours (paper).
   checkpoints of one run at five epochs; three seeds of every baseline and untrained network;
   networks trained for 6 epochs on the first 20 000 of the 60 000 training images; 200 points with 127
   neighbours and 7 toggles, TwoNN over 3 runs of 2000; the 15 seed-0 claim cells measured again
-  under each of :data:`ATTRIBUTION_CHANGES` (float32 fits, four of the five deviations of the
-  authors' code one at a time, the ``authors`` preset), and an untrained VGG16 (100 points) under
-  the default, float32 alone, ``unscaled_fit`` alone and ``authors`` (the attribution). About 36
-  to 45 minutes on a 2-core CPU.
+  under each of :data:`ATTRIBUTION_CHANGES` (float32 fits, the five deviations of the authors' code
+  one at a time, their points from the augmented training images, the ``authors`` preset), and an
+  untrained VGG16 (100 points) under the default, float32 alone, ``unscaled_fit`` alone and
+  ``authors`` (the attribution). About 40 to 46 minutes on a 2-core CPU (README, "Costs").
 - ``paper``: CIFAR-10 and CIFAR-100 × the six paper models × baseline and untrained, the recipe
   comparison on ResNet50, the checkpoints of ResNet18's run; 200 epochs, 5000 points, 1023
   neighbours, 10 TwoNN runs of 5000; every seed-0 claim cell measured again under each of
   :data:`ATTRIBUTION_CHANGES` and CIFAR-10's untrained VGG16 under float32 alone and
   ``unscaled_fit`` alone (the attribution: no training; the changes share the default's TwoNN
-  and, but for the neighbourhoods and the preset, its activations; its GPU cost is not yet
-  measured).
+  and, but for the neighbourhoods, its activations, except the augmented points and the preset,
+  which share theirs; its GPU cost is not yet measured).
 
 Which cells each claim test compares is :mod:`crlm_bench.replication.grid`'s business.
 """
@@ -126,21 +126,17 @@ def _unique(cells) -> tuple[Cell, ...]:
 
 
 #: The changes every claim is evaluated again under (the attribution): the fits' precision alone,
-#: each deviation of the ``authors`` preset alone but ``svd_fit``, and the preset. Two of the
-#: preset's choices are measured only inside it, for cost: ``svd_fit`` (per-point SVDs of the D × K
-#: displacements, about 5× a Gram fit at D = 8192, K = 127; in float64 it agrees with the Gram route
-#: to ~1e-8, tests/geometry) and the augmented training points (``train_augmented``, a second set
-#: of points, forward passes and fits per cell, measured together with the preset). With both, the
-#: cpu main job from nothing took 46.2 minutes (155 cells, 2026-12-03); with the augmented points
-#: alone added, 53.7 (140 cells) on a host then 21 % slower: both over its 45. Either is
-#: measurable alone: ``crlm-bench profile CELL --deviation svd_fit`` or ``--split train-augmented``,
-#: or a budget naming it in ``changes``.
+#: each deviation of the ``authors`` preset alone, its points from the augmented training images
+#: alone (``train_augmented``: a second set of points, forward passes and fits per cell, measured
+#: together with the preset, which has the same points and TwoNN), and the preset.
 ATTRIBUTION_CHANGES = (
     "float32",
+    "svd_fit",
     "unscaled_fit",
     "full_dim_zero",
     "point_among_neighbours",
     "authors_neighbourhoods",
+    "train_augmented",
     "authors",
 )
 

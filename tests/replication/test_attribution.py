@@ -67,10 +67,9 @@ def test_the_cpu_budget_measures_each_seed0_claim_cell_under_each_change_and_vgg
     triples = budget.attribution_cells()
     claim_keys = {c.key for c in budget.claim_cells()}
     on_claims = [t for t in triples if t[1].key in claim_keys]
-    # the precision alone, each deviation of the preset but svd_fit alone, and the preset (svd_fit
-    # and the augmented points only inside it, for cost)
-    expected = {"float32", "authors", *PRESETS["authors"]["deviations"]}
-    assert {t[0] for t in on_claims} == expected - {"svd_fit"}
+    # the precision alone, each deviation of the preset alone, its points alone, and the preset
+    expected = {"float32", AUGMENTED_POINTS, "authors", *PRESETS["authors"]["deviations"]}
+    assert {t[0] for t in on_claims} == expected
     assert all(cell.training.seed == ATTRIBUTION_SEED for _, cell, _ in on_claims)
     seed0 = [c for c in budget.claim_cells() if c.training.seed == ATTRIBUTION_SEED]
     assert len(on_claims) == len(seed0) * len(ATTRIBUTION_CHANGES)

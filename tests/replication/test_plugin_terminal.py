@@ -85,8 +85,8 @@ def test_collect_only_says_what_is_left_to_compute_and_lists_each_file_once(clai
     result = run(claims, "--collect-only", "--budget", "cpu")
     assert result.ret == 0
     out = result.stdout.str()
-    # the claims' 31 cells, their 15 seed-0 cells under 6 changes, the untrained VGG16 under 4 measurements
-    assert "crlm-bench: cpu budget, 125 cells: 0 stored, 125 profiles and 28 training runs to compute" in out
+    # the claims' 31 cells, their 15 seed-0 cells under 8 changes, the untrained VGG16 under 4 measurements
+    assert "crlm-bench: cpu budget, 155 cells: 0 stored, 155 profiles and 28 training runs to compute" in out
     for name in ("test_gap_tracks_accuracy.py", "test_profile_shape.py"):
         assert out.count(f"<Module {name}>") == 1, out
     assert not (claims.path / "store").exists()
