@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from nothing: create .venv, install crlm-bench, fetch real Fashion-MNIST where
-# possible, and run the claims at the cpu budget (about 36-45 minutes on a 2-core CPU with an
-# empty store), then print where the replication report went.
+# possible, and run the claims at the cpu budget (about 40 minutes on a 2-core CPU with an
+# empty store, up to 1.5x that when the host is slow), then print where the replication report went.
 #
 # The report goes to crlm-report/ (untracked: a plain run changes no tracked file) or to
 # --report DIR. The committed report is refreshed only when asked for:
