@@ -139,6 +139,33 @@ def test_robust_column_reports_a_changed_verdict(tmp_path):
     assert R.check_report(tmp_path) == []
 
 
+def test_robust_column_and_claim_section_compare_outcomes_not_point_verdicts(tmp_path):
+    """A variant whose point value holds but whose interval straddles the bound does not confirm a
+    verdict that holds: the robust column and the claim's table show it inconclusive (?), as the
+    attribution section shows every outcome."""
+    results = [cases.make_result(cases.PAPER_LIKE)]
+    verdicts = C.evaluate_all(results, claims=["profile-shape"])
+    main = next(v for v in verdicts if v.variant == C.MAIN_VARIANT)
+    sff = next(v for v in verdicts if v.variant == "sff/knn-input")
+    assert main.outcome == sff.outcome == "holds" and sff.holds
+    straddling = dataclasses.replace(
+        sff, interval=(0.5 * sff.threshold_value, 2.0 * sff.value), outcome="inconclusive"
+    )
+    verdicts = [straddling if v is sff else v for v in verdicts]
+    assert R.robustness_label(main, verdicts) == "no (sff/knn-input ?)"
+    R.write_report(tmp_path, verdicts, results, budget=None, settings={}, figures=False)
+    (row,) = R.load_report(tmp_path).verdict_table()
+    assert row["result"] == "✓" and row["robust"] == "no: sff ?"
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    claim_table = md[md.index("### profile-shape") :]
+    first_row = next(
+        line for line in claim_table.splitlines() if line.startswith("| ") and "group" not in line
+    )
+    cells = [c.strip() for c in first_row.strip("|").split("|")]
+    assert cells[1].endswith("✓") and cells[2].endswith("?")  # main holds, sff inconclusive
+    assert R.check_report(tmp_path) == []
+
+
 def test_a_verdict_table_too_wide_for_a_screen_is_two_tables_read_back_as_one(tmp_path):
     results = [cases.make_result(cases.PAPER_LIKE, sff=[0.05] * 10, sff_input=0.05)]
     long = "a-network-with-a-very-long-group-name-s0+1+2+3+4+5-e200"

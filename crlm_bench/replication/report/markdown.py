@@ -173,15 +173,17 @@ SHORT_VARIANTS = _short_variants()
 
 
 def robustness_label(verdict: Verdict, verdicts: Iterable[Verdict]) -> str:
-    """Whether ``verdict`` (main variant) is the same under the robustness variants: ``yes``,
-    ``no (sff/knn-input ✗)``, or ``n/a`` when no robustness variant could be evaluated."""
+    """Whether ``verdict``'s outcome (main variant) is the same under the robustness variants:
+    ``yes``, ``no (sff/knn-input ?)`` with each differing outcome, or ``n/a`` when no robustness
+    variant could be evaluated. Outcomes, not point verdicts: a variant whose interval straddles
+    the bound does not confirm a verdict whose interval does not."""
     others = {v.variant: v for v in verdicts if v.key == verdict.key and v.variant in ROBUSTNESS_VARIANTS}
     if not others:
         return "n/a"
     differ = [
-        f"{name} {HOLDS[others[name].holds]}"
+        f"{name} {OUTCOME_MARKS[others[name].outcome]}"
         for name in ROBUSTNESS_VARIANTS
-        if name in others and others[name].holds != verdict.holds
+        if name in others and others[name].outcome != verdict.outcome
     ]
     missing = [name for name in ROBUSTNESS_VARIANTS if name not in others]
     if differ:
@@ -293,7 +295,14 @@ def render_markdown(
     lines += _attribution_section(verdicts, demonstrations, datasets)
     lines += _figure_section(figures)
 
-    lines += ["## Claims", ""]
+    lines += [
+        "## Claims",
+        "",
+        "Each claim's statistic per group under every variant: the main variant, the robustness "
+        "variants and, for the seed-0 cells, each measurement change; beside each value its "
+        "outcome (✓ holds, ✗ fails, ? inconclusive: the interval straddles the bound).",
+        "",
+    ]
     for claim in ordered(v.claim for v in verdicts):
         lines += _claim_section(claim, [v for v in verdicts if v.claim == claim], datasets)
 
@@ -374,8 +383,8 @@ def _verdict_section(verdicts: Sequence[Verdict], datasets: set[str]) -> list[st
         "percentile bootstrap over seeds and points; — where the profiles keep no per-point values); "
         "*needs*: its bound; *result*: the outcome, ✓ holds, ✗ fails, ? inconclusive (the interval "
         "straddles the bound); *robust*: whether the "
-        f"verdict is the same under the robustness variants ({short}); `no: sff ✗` names the one that "
-        "differs and its verdict."
+        f"outcome is the same under the robustness variants ({short}); `no: sff ?` names the one that "
+        "differs and its outcome."
     )
     if "paper" in headers:
         notes.append(
@@ -559,7 +568,9 @@ def _claim_section(claim: str, verdicts: Sequence[Verdict], datasets: set[str]) 
         for key in keys:
             per_variant = by_key[key]
             cells = [
-                f"{_fmt(per_variant[n].value)} {HOLDS[per_variant[n].holds]}" if n in per_variant else "—"
+                f"{_fmt(per_variant[n].value)} {OUTCOME_MARKS[per_variant[n].outcome]}"
+                if n in per_variant
+                else "—"
                 for n in variants
             ]
             rows.append([short_group(key[1], datasets), *cells])
