@@ -12,7 +12,8 @@ GPU hours (paper).
   under each of :data:`ATTRIBUTION_CHANGES` (float32 fits, the five deviations of the authors' code
   one at a time, their points from the augmented training images, the ``authors`` preset), and an
   untrained VGG16 (100 points) under the default, float32 alone, ``unscaled_fit`` alone and
-  ``authors`` (the attribution). About 40 to 46 minutes on a 2-core CPU (README, "Costs").
+  ``authors`` (the attribution). About 40 minutes on a 2-core CPU at the speed of the
+  README's reference timing, half as long again when the host is slow (README, "Costs").
 - ``paper``: CIFAR-10 and CIFAR-100 × the six paper models × baseline and untrained, the recipe
   comparison on ResNet50, the checkpoints of ResNet18's run; 200 epochs, 5000 points, 1023
   neighbours, 10 TwoNN runs of 5000; every seed-0 claim cell measured again under each of
