@@ -50,8 +50,7 @@ def neighbourhoods(batch: torch.Tensor, toggles: int) -> torch.Tensor:
 def point_curvatures(point: torch.Tensor, neighbours: torch.Tensor, d: int) -> torch.Tensor:
     """Principal curvatures ``(m, d)`` at ``point`` ``(D,)`` from ``neighbours`` ``(K, D)``, in
     their dtype, at their own scale; zeros ``(0, 0)`` where d ≥ D."""
-    k, big_d = neighbours.shape
-    if d >= big_d:
+    if d >= neighbours.shape[1]:
         return torch.zeros(0, 0, dtype=point.dtype)
     delta = neighbours - point
     u = torch.linalg.svd(delta.T, full_matrices=False).U

@@ -242,6 +242,11 @@ def _measured(v: Verdict) -> str:
     return _fmt(v.value) if interval == "—" else f"{_fmt(v.value)} {interval}"
 
 
+def _marked(v: Verdict | None) -> str:
+    """A table cell: the value and its outcome's mark (``0.664 ✗``), or ``—`` without a verdict."""
+    return "—" if v is None else f"{_fmt(v.value)} {OUTCOME_MARKS[v.outcome]}"
+
+
 def verdict_rows(
     verdicts: Sequence[Verdict], datasets: Iterable[str]
 ) -> tuple[list[str], list[tuple[Verdict, list[str]]]]:
@@ -435,15 +440,12 @@ def _attribution_section(
             found = same[v.key]
             if not any(name in found for name in variants):
                 continue
-            cells = [
-                f"{_fmt(found[n].value)} {OUTCOME_MARKS[found[n].outcome]}" if n in found else "—"
-                for n in variants
-            ]
+            cells = [_marked(found.get(n)) for n in variants]
             turned = ", ".join(flips(v, verdicts)) or ("none" if default in found else "—")
             rows.append(
                 [
                     f"{v.claim} · {short_group(v.group, datasets)}",
-                    _measured(v).split(" [")[0] + " " + OUTCOME_MARKS[v.outcome],
+                    _marked(v),
                     *cells,
                     turned,
                 ]
@@ -567,12 +569,7 @@ def _claim_section(claim: str, verdicts: Sequence[Verdict], datasets: set[str]) 
         rows, explained = [], []
         for key in keys:
             per_variant = by_key[key]
-            cells = [
-                f"{_fmt(per_variant[n].value)} {OUTCOME_MARKS[per_variant[n].outcome]}"
-                if n in per_variant
-                else "—"
-                for n in variants
-            ]
+            cells = [_marked(per_variant.get(n)) for n in variants]
             rows.append([short_group(key[1], datasets), *cells])
             main = per_variant.get(MAIN_VARIANT) or next(iter(per_variant.values()))
             explained.append(f"- {key[1]}: {main.explanation}")
