@@ -355,6 +355,13 @@ STALL_FACTOR = 0.5
 #: goes to the Gram route at once: its dim-th eigenvalue sits in a cluster wider than the block (the
 #: noise floor of a patch fitted with more dimensions than it has), which no budget resolves.
 CLUSTER_RATIO = 0.8
+#: Default relative Ritz residual at which a point's tangent subspace is taken as converged, per
+#: dtype. In float32 the invariants at a residual of 1e-4 are as close to the float64 ones as the
+#: float32 Gram and SVD routes' own (measured on the benchmark's patch: ‖II‖ 9e-7, mean 5e-6,
+#: scalar 3e-5, against the Gram route's 5e-6, 1e-5 and 1e-4), and that patch converges in two
+#: blocks instead of the three 1e-5 took; a residual of 1e-2 errs up to 3e-3 on a patch of many
+#: curved normal directions (tests/geometry). Float64's default is likewise near its rounding.
+DEFAULT_TOL = {torch.float64: 1e-11, torch.float32: 1e-4}
 #: Fewer blocks than this in the budget (a small K × D, or a large dim), or a rank min(K, D) of at
 #: most two blocks, and the Gram route is the cheaper one.
 MIN_BLOCKS = 3
@@ -579,12 +586,13 @@ def curvature_invariants(
     computed without per-direction Hessians and, where Δ has a spectral gap after the tangent
     directions, without the K × K eigendecomposition: the tangent subspace comes from a few thin
     block Krylov steps, started from a sketch of Δ's columns (converged to a relative Ritz
-    residual ``tol``, default 1e-5 in float32 and 1e-11 in float64). A point without a gap (its
-    first Ritz values show a cluster across the dim-th, or its residual stalls), or that has not
-    converged within ``max_iter`` blocks or the budget of :func:`_block_budget`, goes to the Gram
-    eigendecomposition, whose invariants are those of :func:`principal_curvatures`: the result is
-    exact either way, and a point without a gap costs little more than the Gram route (measured on
-    the benchmark's no-gap patch: 1.1×, against 1.5× to 6.5× before the switch).
+    residual ``tol``, default ``DEFAULT_TOL``: 1e-4 in float32, 1e-11 in float64). A point
+    without a gap (its first Ritz values show a cluster across the dim-th, or its residual
+    stalls), or that has not converged within ``max_iter`` blocks or the budget of
+    :func:`_block_budget`, goes to the Gram eigendecomposition, whose invariants are those of
+    :func:`principal_curvatures`: the result is exact either way, and a point without a gap costs
+    little more than the Gram route (measured on the benchmark's no-gap patch: 1.1×, against 1.5×
+    to 6.5× before the switch).
 
     Args:
         points: ``(n, D)``; neighbours: ``(n, K, D)``; dim: intrinsic dimension.
@@ -599,7 +607,7 @@ def curvature_invariants(
     points, neighbours, dim = _check_inputs(points, neighbours, dim, allow_underdetermined)
     max_iter = check_int(max_iter, "max_iter", minimum=1, fix="it caps the Krylov blocks")
     if tol is None:
-        tol = 1e-11 if points.dtype == torch.float64 else 1e-5
+        tol = DEFAULT_TOL[torch.float64 if points.dtype == torch.float64 else torch.float32]
     parts: list[list[torch.Tensor]] = [[], [], []]
     for out, e in _by_chunk(points, neighbours, rescale, lambda d: _invariants_chunk(d, dim, tol, max_iter)):
         for part, value, power in zip(parts, out, (1, 1, 2)):
