@@ -607,7 +607,7 @@ def curvature_invariants(
     points, neighbours, dim = _check_inputs(points, neighbours, dim, allow_underdetermined)
     max_iter = check_int(max_iter, "max_iter", minimum=1, fix="it caps the Krylov blocks")
     if tol is None:
-        tol = DEFAULT_TOL[torch.float64 if points.dtype == torch.float64 else torch.float32]
+        tol = DEFAULT_TOL[compute_dtype(points.dtype)]
     parts: list[list[torch.Tensor]] = [[], [], []]
     for out, e in _by_chunk(points, neighbours, rescale, lambda d: _invariants_chunk(d, dim, tol, max_iter)):
         for part, value, power in zip(parts, out, (1, 1, 2)):
