@@ -37,6 +37,26 @@ def test_knn_blocks_give_the_same_answer(monkeypatch):
     torch.testing.assert_close(blocked, whole)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_knn_exact_slices_give_the_same_numbers(monkeypatch, dtype):
+    """The candidates are re-measured in slices of EXACT_BYTES: one row per slice or all rows in
+    one, the same neighbours and the same distances bit for bit."""
+    x = torch.randn(300, 40, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    whole = knn(x, 5, return_distances=True)
+    monkeypatch.setattr(nb_module, "EXACT_BYTES", 1)
+    assert nb_module._slices(torch.zeros(300, 9, dtype=torch.long), 40, dtype)[1] == slice(1, 2)
+    sliced = knn(x, 5, return_distances=True)
+    assert torch.equal(sliced[0], whole[0]) and torch.equal(sliced[1], whole[1])
+
+
+def test_knn_exact_slices_bound_their_memory():
+    for big_d, dtype in [(12_544, torch.float32), (10, torch.float64), (10**7, torch.float64)]:
+        slices = nb_module._slices(torch.zeros(2_000, 6, dtype=torch.long), big_d, dtype)
+        rows = slices[0].stop - slices[0].start
+        assert rows == 1 or rows * 6 * big_d * torch.finfo(dtype).bits // 8 <= nb_module.EXACT_BYTES
+        assert slices[-1].stop >= 2_000 and all(a.stop == b.start for a, b in zip(slices, slices[1:]))
+
+
 def test_knn_block_size_bounds_memory_for_50k_points():
     rows = nb_module._row_block(50_000, 50_000, 4)
     assert rows * 50_000 * 4 <= nb_module.BLOCK_BYTES
