@@ -399,6 +399,38 @@ def _fits(n=6, big_d=40, k=20, d=3):
     ]
 
 
+#: every kind of fit setting (dtype, method, rescale, among, d) a plan makes; None: full_dim_zero
+FIT_SETTINGS = [
+    (torch.float64, "gram", True, False, 2),
+    (torch.float32, "gram", True, False, 2),
+    (torch.float64, "svd", True, False, 2),
+    (torch.float64, "gram", False, False, 2),
+    (torch.float64, "gram", True, True, 2),
+    (torch.float32, "svd", False, True, 3),
+    (torch.float64, "gram", True, False, None),
+]
+
+
+@pytest.mark.parametrize("activations", [torch.float32, torch.float64])
+@pytest.mark.parametrize("big_d", [9, 40])
+def test_fits_of_one_point_together_are_bit_for_bit_each_fit_alone(big_d, activations):
+    """_fit_settings shares the copies and distances of a point's fits: every setting gives the
+    numbers its own _fit gives from its copy of the activations (radius measured there; an odd K,
+    so that the point among its neighbours moves the median)."""
+    gen = torch.Generator().manual_seed(4)
+    centre = torch.randn(1, big_d, generator=gen, dtype=activations)
+    around = centre + 0.1 * torch.randn(21, big_d, generator=gen, dtype=activations)
+    together = probing._fit_settings(centre, around, tuple(FIT_SETTINGS))
+    for setting, ours in zip(FIT_SETTINGS, together, strict=True):
+        dtype, method, rescale, among, d = setting
+        c, a = centre.to(dtype), around.to(dtype)
+        a = torch.cat([c, a]) if among else a
+        alone = probing._fit(c, [a], d, method, probing.coarser_eps(activations, dtype), rescale=rescale)
+        assert ours.keys() == alone.keys()
+        for field in ours:
+            assert torch.equal(ours[field], alone[field]), (setting, field)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_fits_are_the_same_for_every_thread_count_and_leave_it_as_it_was(threads):
     before = torch.get_num_threads()

@@ -35,8 +35,7 @@ def _preset_fit(point: torch.Tensor, neighbours: torch.Tensor, d: int) -> dict[s
     plan = probing.Plan(AUTHORS, torch.arange(1), torch.device("cpu"), F32, probing.MEMORY_BYTES)
     dtype, method, rescale, among, fit_d = probing._fit_setting(plan, d, point.shape[0])
     assert (dtype, method, rescale, among) == (F32, "svd", False, True)
-    eps = probing.coarser_eps(point.dtype, dtype)
-    return probing._fit_point(point[None], neighbours, dtype, among, fit_d, method, eps, rescale)
+    return probing._fit_settings(point[None], neighbours, ((dtype, method, rescale, among, fit_d),))[0]
 
 
 @pytest.mark.parametrize("k,big_d,d,noise", FIT_CASES)
@@ -95,7 +94,7 @@ def test_the_point_is_among_its_neighbours_exactly_as_released():
     points, neighbours = _patch(24, 40, 2, 1e-2, 1.0)
     x, around = points[0], neighbours[0]
     eps = probing.coarser_eps(F32)
-    among = probing._fit_point(x[None], around, F32, True, 2, "svd", eps, False)
+    among = probing._fit_settings(x[None], around, ((F32, "svd", False, True, 2),))[0]
     by_hand = probing._fit(x[None], [torch.cat([x[None], around])], 2, "svd", eps, rescale=False)
     assert all(torch.equal(among[f], by_hand[f]) for f in probing.POINT_FIELDS)
 
