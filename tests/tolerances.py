@@ -3,6 +3,8 @@
 # --- geometry: exactness -------------------------------------------------------------------
 #: gram vs svd coordinates, float64, normwise relative (issue 2: "agree to 1e-8 relative").
 GRAM_VS_SVD_RTOL = 1e-8
+#: float64 coordinates from the SVD of the R factor against the direct SVD's, × max |Δ| (rounding)
+SVD_ROUTES_ATOL = 1e-12
 #: curvature_invariants vs Invariants.from_hessians(principal_curvatures), float64: the iterative
 #: tangent subspace is converged to a Ritz residual of 1e-11.
 INVARIANTS_VS_HESSIANS_RTOL = 1e-7

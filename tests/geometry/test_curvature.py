@@ -90,6 +90,28 @@ def assert_invariants_close(a: Invariants, b: Invariants, rtol: float, scale_pow
 # exactness: two routes to the same numbers
 
 
+@pytest.mark.parametrize("k,big_d", [(20, 50), (30, 12), (25, 25)])
+def test_the_svd_route_is_the_released_svd_in_float32_and_its_r_factor_in_float64(k, big_d):
+    """float32 keeps the released arithmetic bit for bit (the authors preset depends on it); in
+    float64 with D > K the coordinates come from the SVD of the R factor, bit for bit, and agree
+    with the direct SVD's to rounding (columns oriented alike)."""
+    delta = torch.randn(3, k, big_d, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    r = min(k, big_d)
+
+    def direct(x):
+        return x @ torch.linalg.svd(x.mT, full_matrices=False).U[..., :r]
+
+    assert torch.equal(curvature._coordinates_svd(delta.float(), r), direct(delta.float()))
+    got = curvature._coordinates_svd(delta, r)
+    if big_d > k:
+        _, s, vh = torch.linalg.svd(torch.linalg.qr(delta.mT, mode="r").R)
+        assert torch.equal(got, vh.mT[..., :r] * s[..., None, :r])
+    else:
+        assert torch.equal(got, direct(delta))
+    ours, theirs = curvature._orient(got), curvature._orient(direct(delta))
+    torch.testing.assert_close(ours, theirs, rtol=0.0, atol=tol.SVD_ROUTES_ATOL * float(delta.abs().max()))
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("dim,codim,ambient,k", [(2, 3, 12, 20), (3, 2, 40, 30), (4, 4, 64, 60)])
 def test_gram_agrees_with_svd_float64(seed, dim, codim, ambient, k):
