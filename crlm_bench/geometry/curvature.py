@@ -220,7 +220,7 @@ def _coordinates_svd(delta: torch.Tensor, r: int) -> torch.Tensor:
     """
     k, big_d = delta.shape[-2:]
     if big_d <= k or delta.dtype != torch.float64:
-        u, s, _ = torch.linalg.svd(delta.mT, full_matrices=False)  # u: (b, D, D)
+        u, s, _ = torch.linalg.svd(delta.mT, full_matrices=False)  # u: (b, D, min(K, D))
         return delta @ u[..., :r]
     rfactor = torch.linalg.qr(delta.mT, mode="r").R  # (b, K, K)
     _, s, vh = torch.linalg.svd(rfactor)
