@@ -105,15 +105,25 @@ def _check_inputs(points, neighbours, dim, allow_underdetermined) -> tuple[torch
     return points, neighbours, dim
 
 
-def _chunk_points(n: int, k: int, big_d: int, itemsize: int, device: torch.device) -> int:
-    """Points per chunk: as many as ``CHUNK_BYTES`` allows and, on a CPU, no more than its threads.
+def _chunk_points(
+    n: int, k: int, big_d: int, itemsize: int, device: torch.device, *, stored: bool = True
+) -> int:
+    """Points per chunk: as many as ``CHUNK_BYTES`` allows and, where Δ is stored on a CPU, no more
+    than its threads.
 
     Batched products already keep every thread busy from one point per thread on; a larger chunk
     only adds fresh pages to its displacement buffer, and faulting those in costs more than the
     subtraction that fills them (measured: 0.13 s against 0.02 s for 8 × 1023 × 16384 floats).
+    Where Δ is not stored (``stored=False``, :class:`_Displacements`) there is no such buffer, and
+    fewer, larger chunks save the fixed costs of each (measured on the benchmark's patches: 4
+    points a chunk 3 to 6 % faster than 2); the chunks are then of equal size, as far as n allows
+    (8 points in two chunks of 4, not 7 and 1: 13 % slower). The budget still counts K × D per
+    point, for the points that go to the Gram route.
     """
     per_point = k * (max(k, big_d) + k) * itemsize
     step = max(1, min(n, CHUNK_BYTES // max(1, per_point)))
+    if not stored:
+        return -(-n // -(-n // step))  # n over the fewest chunks, evenly
     if device.type == "cpu":
         step = min(step, max(1, torch.get_num_threads()))
     return step
@@ -153,46 +163,149 @@ def _exact_exponents(points: torch.Tensor, neighbours: torch.Tensor, dtype: torc
     return exponent(torch.maximum(above, below).amax(-1), dtype)
 
 
-def _fill(delta: torch.Tensor, points: torch.Tensor, neighbours: torch.Tensor, e: torch.Tensor) -> None:
+def _fill(
+    delta: torch.Tensor, points: torch.Tensor, neighbours: torch.Tensor, e: torch.Tensor
+) -> torch.Tensor:
     """delta ← (neighbours − point) · 2^-e, in one pass: both terms are scaled exactly, so the one
     rounding is that of the difference, and a difference too large for the dtype cannot overflow."""
     scale = pow2(-e, delta.dtype)[:, None, None]
-    torch.addcmul(-(points.to(delta.dtype)[:, None, :] * scale), neighbours, scale, out=delta)
+    return torch.addcmul(-(points.to(delta.dtype)[:, None, :] * scale), neighbours, scale, out=delta)
 
 
-def _by_chunk(points: torch.Tensor, neighbours: torch.Tensor, rescale: bool, fit):
+def _exact_where(e: torch.Tensor, rows: torch.Tensor, points: torch.Tensor, neighbours: torch.Tensor, dtype):
+    """``e`` with the exact exponent of the points ``rows`` (a boolean mask)."""
+    e = e.clone()
+    if bool(rows.any()):
+        e[rows] = _exact_exponents(points[rows], neighbours[rows], dtype)
+    return e
+
+
+def _by_chunk(points: torch.Tensor, neighbours: torch.Tensor, rescale: bool, fit, *, lazy: bool = False):
     """Yield ``(fit(Δ'), e)`` for consecutive chunks of points, Δ' = (neighbours − point) · 2^-e.
 
     ``fit`` maps Δ' ``(chunk, K, D)`` to a tuple of tensors, one row per point, in the units of Δ'.
     Every Δ' is written into one buffer allocated for the first chunk, so ``fit`` must return
-    results computed from it, never views of it. e comes from :func:`_sampled_exponents`; a point
-    whose Δ' is then larger than ``SCALE_SLACK`` allows (one cheap reduction, its norm) is filled
-    again with its exact scale. The choice depends on the data only through quantities
-    that scale with it, so for s a power of two the Δ' of s·x are those of x. With
-    ``rescale=False``, e = 0.
+    results computed from it, never views of it; with ``lazy``, ``fit`` gets Δ' as
+    :class:`_Displacements` instead, formed where it is read and never stored whole. e comes from
+    :func:`_sampled_exponents`; a point whose Δ' is then larger than ``SCALE_SLACK`` allows (its
+    norm, one cheap reduction over the stored Δ', or taken during the first pass over a lazy one)
+    gets its exact scale instead. The choice depends on the data only through quantities that
+    scale with it, so for s a power of two the Δ' of s·x are those of x. With ``rescale=False``,
+    e = 0.
     """
     n, k, big_d = neighbours.shape
     dtype = compute_dtype(points.dtype)
-    step = _chunk_points(n, k, big_d, torch.finfo(dtype).bits // 8, points.device)
+    step = _chunk_points(n, k, big_d, torch.finfo(dtype).bits // 8, points.device, stored=not lazy)
+    bound = 2.0**SCALE_SLACK * (k * big_d) ** 0.5 if rescale else None  # on ‖Δ'‖_F
     buffer = None
     for start in range(0, n, step):
         pts, nbs = points[start : start + step], neighbours[start : start + step]
+        if rescale:
+            e = _sampled_exponents(pts, nbs, dtype)
+        else:
+            e = torch.zeros(pts.shape[0], dtype=torch.int64, device=points.device)
+        if lazy:
+            try:
+                out = fit(_Displacements(pts, nbs, e, dtype, bound))
+            except _ScaleMissed as missed:  # refit the chunk: the check comes before any result
+                e = _exact_where(e, missed.args[0], pts, nbs, dtype)
+                out = fit(_Displacements(pts, nbs, e, dtype))
+            yield out, e
+            continue
         if buffer is None:
             buffer = torch.empty((pts.shape[0], k, big_d), dtype=dtype, device=points.device)
-        delta = buffer[: pts.shape[0]]
-        if not rescale:
-            e = torch.zeros(pts.shape[0], dtype=torch.int64, device=points.device)
-            _fill(delta, pts, nbs, e)
-            yield fit(delta), e
-            continue
-        e = _sampled_exponents(pts, nbs, dtype)
-        _fill(delta, pts, nbs, e)
-        norm = torch.linalg.vector_norm(delta.view(delta.shape[0], -1), dim=-1)
-        missed = ~(norm <= 2.0**SCALE_SLACK * (k * big_d) ** 0.5)  # also where it overflowed
-        for i in missed.nonzero().flatten().tolist():
-            e[i] = _exact_exponents(pts[i : i + 1], nbs[i : i + 1], dtype)[0]
-            _fill(delta[i : i + 1], pts[i : i + 1], nbs[i : i + 1], e[i : i + 1])
+        delta = _fill(buffer[: pts.shape[0]], pts, nbs, e)
+        if rescale:
+            missed = ~(torch.linalg.vector_norm(delta.view(delta.shape[0], -1), dim=-1) <= bound)
+            e = _exact_where(e, missed, pts, nbs, dtype)  # also where the norm overflowed
+            for i in missed.nonzero().flatten().tolist():
+                _fill(delta[i : i + 1], pts[i : i + 1], nbs[i : i + 1], e[i : i + 1])
         yield fit(delta), e
+
+
+class _ScaleMissed(Exception):
+    """The first pass over a chunk's Δ' found points whose sampled scale leaves ‖Δ'‖_F above the
+    bound of ``SCALE_SLACK``: ``args[0]``, a boolean mask. Caught by :func:`_by_chunk`."""
+
+
+#: Columns of Δ' per slice of a pass of :class:`_Displacements` on a CPU: the slice is formed in a
+#: buffer that stays in cache, and the products X ΔΔᵀ and X ΔΔᵀ Xᵀ are summed slice by slice, so
+#: the second product reads it from cache and XΔ is never kept whole (measured on the benchmark
+#: case: 20 % faster than the two whole products on a stored Δ).
+FUSED_COLUMNS = 256
+
+
+class _Displacements:
+    """Δ' = (neighbours − point) · 2^-e of a chunk of points, ``(b, K, D)``, formed where it is read.
+
+    On a CPU, a pass over Δ' fills one slice of ``FUSED_COLUMNS`` columns at a time into a small
+    buffer that stays in cache while the products use it, with the same one rounding per entry as
+    :func:`_fill`: a pass then reads the neighbours once, as it would read a stored Δ', but no
+    K × D buffer is written, faulted in or kept, and the products run on contiguous slices
+    (measured on the benchmark's noisy patch: a block's pass 25 ms instead of 29 ms on a stored
+    Δ', and the 11 to 36 ms of filling a stored one saved). Off a CPU, Δ' is formed whole once.
+    """
+
+    def __init__(self, points, neighbours, e, dtype, bound: float | None = None):
+        self.points, self.neighbours, self.e, self.dtype = points, neighbours, e, dtype
+        self.shape, self.device = neighbours.shape, neighbours.device
+        self._bound = bound  # until the first whole pass: then _ScaleMissed if a norm exceeds it
+        self._whole = None
+        if self.device.type != "cpu":
+            self._whole = self.whole()
+
+    def _check(self, norms: torch.Tensor) -> None:
+        """Raise :class:`_ScaleMissed` where ``norms`` (‖Δ'‖_F, ``(b,)``) exceed the bound; called
+        once, by the first whole pass."""
+        missed = ~(norms <= self._bound)  # also where a norm overflowed
+        self._bound = None
+        if bool(missed.any()):
+            raise _ScaleMissed(missed)
+
+    def _fill_columns(self, columns, out: torch.Tensor | None = None) -> torch.Tensor:
+        """:func:`_fill` of the columns ``columns`` (half-precision points are promoted to the
+        float32 scale's dtype, exactly, by the product)."""
+        scale = pow2(-self.e, self.dtype)[:, None, None]
+        return torch.addcmul(
+            -(self.points[:, None, columns] * scale), self.neighbours[..., columns], scale, out=out
+        )
+
+    def slices(self):
+        """Δ' in consecutive column slices (on a CPU one buffer, overwritten by the next slice)."""
+        if self._whole is not None:
+            yield self._whole
+            return
+        b, k, big_d = self.shape
+        buffer = torch.empty(b, k, min(FUSED_COLUMNS, big_d), dtype=self.dtype, device=self.device)
+        norms = []
+        for start in range(0, big_d, FUSED_COLUMNS):
+            width = min(FUSED_COLUMNS, big_d - start)
+            part = self._fill_columns(slice(start, start + width), buffer[..., :width])
+            if self._bound is not None:
+                norms.append(torch.linalg.vector_norm(part, dim=(1, 2)))
+            yield part
+        if self._bound is not None:
+            self._check(torch.linalg.vector_norm(torch.stack(norms, -1), dim=-1))
+
+    def columns(self, index: torch.Tensor) -> torch.Tensor:
+        """Δ' of the columns ``index`` ``(b, K, len(index))``."""
+        return self._fill_columns(index)
+
+    def whole(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Δ' stored whole, of every point or of the points ``rows`` (a boolean mask)."""
+        if rows is not None:
+            return _Displacements(self.points[rows], self.neighbours[rows], self.e[rows], self.dtype).whole()
+        if self._whole is not None:
+            return self._whole
+        out = _fill(
+            torch.empty(self.shape, dtype=self.dtype, device=self.device),
+            self.points,
+            self.neighbours,
+            self.e,
+        )
+        if self._bound is not None:
+            self._check(torch.linalg.vector_norm(out.view(self.shape[0], -1), dim=-1))
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,32 +494,18 @@ DEFAULT_TOL = {torch.float64: 1e-11, torch.float32: 1e-4}
 MIN_BLOCKS = 3
 
 
-#: Columns of Δ per slice of the products X ΔΔᵀ and X ΔΔᵀ Xᵀ on a CPU: summed slice by slice, each
-#: slice of Δ is read from memory once and reused from cache by the second product, and XΔ is never
-#: kept whole (measured on the benchmark case: 20 % faster than the two whole products).
-FUSED_COLUMNS = 256
-
-
-def _column_slices(delta: torch.Tensor):
-    """Δ's columns in slices of ``FUSED_COLUMNS`` on a CPU (whole on a GPU, where memory is fast)."""
-    big_d = delta.shape[-1]
-    step = FUSED_COLUMNS if delta.device.type == "cpu" else big_d
-    for start in range(0, big_d, step):
-        yield delta[..., start : start + step]
-
-
-def _times_gram(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+def _times_gram(x: torch.Tensor, delta: _Displacements) -> torch.Tensor:
     """X ΔΔᵀ ``(b, r, K)`` for X ``(b, r, K)``, slice by slice: Σ_c (XΔ_c) Δ_cᵀ."""
     out = x.new_zeros(x.shape)
-    for part in _column_slices(delta):
+    for part in delta.slices():
         out.baddbmm_(x @ part, part.mT)
     return out
 
 
-def _gram_form(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+def _gram_form(x: torch.Tensor, delta: _Displacements) -> torch.Tensor:
     """X ΔΔᵀ Xᵀ ``(b, r, r)`` for X ``(b, r, K)``, slice by slice: Σ_c (XΔ_c)(XΔ_c)ᵀ."""
     out = x.new_zeros(x.shape[0], x.shape[1], x.shape[1])
-    for part in _column_slices(delta):
+    for part in delta.slices():
         xd = x @ part
         out.baddbmm_(xd, xd.mT)
     return out
@@ -424,7 +523,7 @@ def _block_budget(k: int, big_d: int, q: int) -> int:
     return int(KRYLOV_BUDGET * gram / block)
 
 
-def _warm_start(delta: torch.Tensor, q: int, gen: torch.Generator) -> torch.Tensor:
+def _warm_start(delta: _Displacements, q: int, gen: torch.Generator) -> torch.Tensor:
     """An orthonormal start ``(b, K, q)`` for the block Krylov iteration on ΔΔᵀ.
 
     A random block, improved by power steps on ``SKETCH_COLUMNS`` columns of Δ drawn uniformly
@@ -443,14 +542,14 @@ def _warm_start(delta: torch.Tensor, q: int, gen: torch.Generator) -> torch.Tens
     if s < 2 * q:  # too few columns to sketch: a pass over Δ itself is cheap anyway
         return y
     columns = torch.randperm(big_d, generator=gen, device=delta.device)[:s].sort().values
-    sketch = torch.index_select(delta, -1, columns)
+    sketch = delta.columns(columns)
     for _ in range(SKETCH_STEPS):
         y = torch.linalg.qr(sketch @ (sketch.mT @ y)).Q
     return y
 
 
 def _tangent_coordinates(
-    delta: torch.Tensor, dim: int, tol: float, max_blocks: int
+    delta: _Displacements, dim: int, tol: float, max_blocks: int
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Coordinates of the neighbours in the top-``dim`` right singular subspace of Δ, ``(b, K, dim)``.
 
@@ -476,11 +575,11 @@ def _tangent_coordinates(
     q = min(dim + BLOCK_EXTRA, k, big_d)
     # the basis Q and its image AQ, stored transposed ((b, columns, K), rows contiguous) and filled
     # block by block
-    basis = delta.new_empty(b, q * max_blocks, k)
+    basis = torch.empty(b, q * max_blocks, k, dtype=delta.dtype, device=delta.device)
     images = torch.empty_like(basis)
     basis[:, :q] = _warm_start(delta, q, torch.Generator(device=delta.device).manual_seed(0x5EED)).mT
     tiny = torch.finfo(delta.dtype).tiny
-    coords = delta.new_zeros(b, k, dim)
+    coords = basis.new_zeros(b, k, dim)
     converged = torch.zeros(b, dtype=torch.bool, device=delta.device)
     stalled = torch.zeros_like(converged)
     previous = None
@@ -528,7 +627,7 @@ def _invariants_from_m(big_m: torch.Tensor, dim: int) -> tuple[torch.Tensor, tor
 
 
 def _invariants_from_tangent(
-    delta: torch.Tensor, u: torch.Tensor
+    delta: _Displacements, u: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Invariants of the quadratic fit of all normal coordinates, from tangent coordinates ``u``.
 
@@ -543,7 +642,8 @@ def _invariants_from_tangent(
     if q * (k + q) <= k * k:  # P_qΔ is the cheaper product (few coefficients, the usual case)
         big_m = _gram_form(pq, delta)
     else:  # many coefficients (large d, or an under-determined fit): through the Gram matrix
-        big_m = pq @ (delta @ delta.mT) @ pq.mT
+        whole = delta.whole()
+        big_m = pq @ (whole @ whole.mT) @ pq.mT
     # subtract the tangent part that P_q u leaves when the fit is under-determined (0 otherwise)
     pu = pq @ u
     return _invariants_from_m(big_m - pu @ pu.mT, dim)
@@ -564,7 +664,7 @@ def _invariants_gram(delta: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch
 
 
 def _invariants_chunk(
-    delta: torch.Tensor, dim: int, tol: float, max_iter: int
+    delta: _Displacements, dim: int, tol: float, max_iter: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Invariants of one chunk: the Krylov route, and the Gram route for the points it leaves."""
     _, k, big_d = delta.shape
@@ -572,14 +672,14 @@ def _invariants_chunk(
     # the Krylov basis (q columns a block) must fit in the K-dimensional neighbour space
     blocks = min(max_iter, _block_budget(k, big_d, q), k // q)
     if blocks < MIN_BLOCKS or min(k, big_d) <= 2 * q:
-        return _invariants_gram(delta, dim)
+        return _invariants_gram(delta.whole(), dim)
     u, ok, _ = _tangent_coordinates(delta, dim, tol, blocks)
     if not bool(ok.any()):
-        return _invariants_gram(delta, dim)
+        return _invariants_gram(delta.whole(), dim)
     out = _invariants_from_tangent(delta, u)
     if not bool(ok.all()):
         bad = ~ok
-        for whole, part in zip(out, _invariants_gram(delta[bad], dim)):
+        for whole, part in zip(out, _invariants_gram(delta.whole(bad), dim)):
             whole[bad] = part
     return out
 
@@ -606,7 +706,9 @@ def curvature_invariants(
     :func:`_block_budget`, goes to the Gram eigendecomposition, whose invariants are those of
     :func:`principal_curvatures`: the result is exact either way, and a point without a gap costs
     little more than the Gram route (measured on the benchmark's no-gap patch: 1.1×, against 1.5×
-    to 6.5× before the switch).
+    to 6.5× before the switch). On a CPU the K × D displacements are never stored (only those of
+    the points that go to the Gram route): each pass over them forms them from the neighbours
+    slice by slice (:class:`_Displacements`).
 
     Args:
         points: ``(n, D)``; neighbours: ``(n, K, D)``; dim: intrinsic dimension.
@@ -623,7 +725,8 @@ def curvature_invariants(
     if tol is None:
         tol = DEFAULT_TOL[compute_dtype(points.dtype)]
     parts: list[list[torch.Tensor]] = [[], [], []]
-    for out, e in _by_chunk(points, neighbours, rescale, lambda d: _invariants_chunk(d, dim, tol, max_iter)):
+    fit = lambda d: _invariants_chunk(d, dim, tol, max_iter)  # noqa: E731
+    for out, e in _by_chunk(points, neighbours, rescale, fit, lazy=True):
         for part, value, power in zip(parts, out, (1, 1, 2)):
             part.append(restore(value, -power * e, points.dtype, "curvature invariants"))
     return Invariants(*(torch.cat(p) for p in parts))

@@ -35,6 +35,14 @@ F64 = torch.float64
 FIELDS = ("sff_norm", "mean_curvature", "scalar_curvature")
 
 
+def _lazy(delta: torch.Tensor):
+    """A stored Δ as the Krylov route's displacements (point 0, scale 1: the same entries)."""
+    zero = torch.zeros(delta.shape[0], dtype=torch.int64)
+    return curvature._Displacements(
+        delta.new_zeros(delta.shape[0], delta.shape[-1]), delta, zero, delta.dtype
+    )
+
+
 # ------------------------------------------------------------------------------------------
 # helpers
 
@@ -152,7 +160,7 @@ def test_column_sketch_saves_an_iteration(monkeypatch, sketch_steps, converges):
     )
     monkeypatch.setattr(curvature, "SKETCH_STEPS", sketch_steps)
     delta = case.neighbours - case.points[:, None, :]
-    _, ok, _ = curvature._tangent_coordinates(delta, dim, 1e-5, cases.WARM_START_ITERATIONS)
+    _, ok, _ = curvature._tangent_coordinates(_lazy(delta), dim, 1e-5, cases.WARM_START_ITERATIONS)
     assert bool(ok.all()) is converges
 
 
@@ -526,7 +534,7 @@ def test_no_gap_patch_leaves_the_krylov_route_at_once(monkeypatch, rule, dtype, 
     if rule == "stall":
         monkeypatch.setattr(curvature, "CLUSTER_RATIO", float("inf"))  # the first rule off
     pts, nbs, dim = _no_gap_patch(dtype)
-    _, ok, blocks = curvature._tangent_coordinates(nbs - pts[:, None, :], dim, tolerance, 10)
+    _, ok, blocks = curvature._tangent_coordinates(_lazy(nbs - pts[:, None, :]), dim, tolerance, 10)
     assert not bool(ok.any())
     assert blocks == cases.NO_GAP_BLOCKS[rule]
 
@@ -842,7 +850,7 @@ def test_mapc_of_any_shape():
     assert mapc([1, -3]) == 2.0  # integers, one dimension
 
 
-def test_chunk_points_fill_the_byte_budget_and_at_most_the_threads(monkeypatch):
+def test_chunk_points_fill_the_byte_budget_and_at_most_the_threads_where_delta_is_stored(monkeypatch):
     cpu, elsewhere = torch.device("cpu"), torch.device("meta")
     per_point = 10 * (30 + 10) * 8  # K × (max(K, D) + K) × itemsize for K = 10, D = 30, float64
     monkeypatch.setattr(torch, "get_num_threads", lambda: 64)
@@ -856,14 +864,77 @@ def test_chunk_points_fill_the_byte_budget_and_at_most_the_threads(monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert curvature._chunk_points(100, 10, 30, 8, cpu) == 1
     assert curvature._chunk_points(100, 10, 30, 8, elsewhere) == 100  # off the CPU: no thread cap
+    # Δ not stored (the Krylov route's lazy displacements): no thread cap, equal chunks
+    monkeypatch.setattr(curvature, "CHUNK_BYTES", 7 * per_point)
+    assert curvature._chunk_points(8, 10, 30, 8, cpu, stored=False) == 4  # 4 and 4, not 7 and 1
+    assert curvature._chunk_points(15, 10, 30, 8, cpu, stored=False) == 5
+    assert curvature._chunk_points(7, 10, 30, 8, cpu, stored=False) == 7  # above the 1 thread
+    assert curvature._chunk_points(7, 10, 30, 8, cpu) == 1
 
 
-def test_column_slices_on_the_cpu_and_elsewhere():
-    delta = torch.arange(2 * 3 * 600, dtype=F64).reshape(2, 3, 600)
-    parts = list(curvature._column_slices(delta))
+@pytest.mark.filterwarnings("error")  # nor a resized output buffer
+@pytest.mark.parametrize("dtype", [F64, torch.float32, torch.float16])
+def test_lazy_displacements_are_the_stored_ones_bit_for_bit(dtype):
+    """Slice by slice (256, 256, 88 columns on a CPU, whole elsewhere), any columns, any rows, and
+    the norms of the first pass: each entry has _fill's one rounding."""
+    g = torch.Generator().manual_seed(3)
+    pts = (100 * torch.randn(2, 600, generator=g, dtype=F64)).to(dtype)
+    nbs = (pts[:, None, :].to(F64) + torch.randn(2, 3, 600, generator=g, dtype=F64)).to(dtype)
+    e = torch.tensor([3, -5])
+    work = curvature.compute_dtype(dtype)
+    stored = curvature._fill(torch.empty(2, 3, 600, dtype=work), pts, nbs, e)
+    delta = curvature._Displacements(pts, nbs, e, work)
+    parts = [p.clone() for p in delta.slices()]
     assert [p.shape[-1] for p in parts] == [256, 256, 88]
-    assert torch.equal(torch.cat(parts, -1), delta)
-    assert [p.shape[-1] for p in curvature._column_slices(delta.to("meta"))] == [600]
+    assert torch.equal(torch.cat(parts, -1), stored)
+    assert torch.equal(delta.whole(), stored)
+    rows = torch.tensor([False, True])
+    assert torch.equal(delta.whole(rows), stored[rows])
+    columns = torch.tensor([0, 255, 256, 599])
+    assert torch.equal(delta.columns(columns), stored[..., columns])
+    meta = curvature._Displacements(pts.to("meta"), nbs.to("meta"), e.to("meta"), work)
+    assert [p.shape[-1] for p in meta.slices()] == [600]  # off a CPU: formed whole, once
+
+
+def _outlier_chunk():
+    """Two points of a patch (K = 40, D = 6, float32); point 1's unsampled row 1 is 2^80 out."""
+    pts, nbs = quadric_patch(1, 2, 1, 6, n=2, k=40)
+    pts, nbs = pts.float(), nbs.float()
+    nbs[1, 1] = pts[1] + 2.0**80 * (nbs[1, 1] - pts[1])
+    return pts, nbs
+
+
+@pytest.mark.parametrize("first", ["slices", "whole"])
+def test_the_first_pass_over_lazy_displacements_checks_their_scale_once(first):
+    pts, nbs = _outlier_chunk()
+    e = curvature._sampled_exponents(pts, nbs, torch.float32)
+    bound = 2.0**curvature.SCALE_SLACK * (40 * 6) ** 0.5
+    delta = curvature._Displacements(pts, nbs, e, torch.float32, bound)
+    columns = delta.columns(torch.tensor([0, 1]))  # a few columns are no pass: nothing checked yet
+    assert columns.shape == (2, 40, 2)
+    with pytest.raises(curvature._ScaleMissed) as missed:
+        list(delta.slices()) if first == "slices" else delta.whole()
+    assert missed.value.args[0].tolist() == [False, True]
+    list(delta.slices())  # checked once: the second pass is the caller's own
+    exact = curvature._exact_where(e, missed.value.args[0], pts, nbs, torch.float32)
+    assert exact[0] == e[0] and exact[1] == curvature._exact_exponents(pts[1:], nbs[1:], torch.float32)[0]
+    within = curvature._Displacements(pts[:1], nbs[:1], e[:1], torch.float32, bound)
+    assert len(list(within.slices())) == 1 and within.whole().shape == (1, 40, 6)  # no raise
+
+
+def test_a_missed_scale_refits_the_lazy_chunk_with_the_exact_scale(monkeypatch):
+    pts, nbs = _outlier_chunk()
+    fits = []
+
+    def fit(delta):
+        fits.append(delta.e.clone())
+        return (torch.stack([p.abs().amax((1, 2)) for p in delta.slices()], -1).amax(-1),)
+
+    ((largest,), e), *more = curvature._by_chunk(pts, nbs, True, fit, lazy=True)
+    assert not more and len(fits) == 2  # the sampled scale's fit stopped at its first pass
+    exact = curvature._exact_exponents(pts, nbs, torch.float32)
+    assert e[1] == exact[1] and e[0] == fits[0][0] and 0.5 <= largest[1] < 1.0
+    assert torch.equal(fits[1], e)
 
 
 def test_block_budget_is_the_share_of_the_flop_count():
@@ -920,22 +991,58 @@ def test_multi_point_chunks_and_the_released_arithmetic(monkeypatch, ambient, di
 def test_chunks_are_sized_in_the_compute_dtype(monkeypatch):
     pts, nbs = quadric_patch(0, 2, 1, 6, n=3, k=12)
     itemsizes, chunk_points = [], curvature._chunk_points
-    monkeypatch.setattr(curvature, "_chunk_points", lambda *a: itemsizes.append(a[3]) or chunk_points(*a))
+    monkeypatch.setattr(
+        curvature, "_chunk_points", lambda *a, **kw: itemsizes.append(a[3]) or chunk_points(*a, **kw)
+    )
     for dtype in (F64, torch.float32, torch.float16):
         principal_curvatures(pts.to(dtype), nbs.to(dtype), 2)
     assert itemsizes == [8, 4, 4] and all(type(s) is int for s in itemsizes)
 
 
+@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("outlier,exponent", [(2047.5, 0), (4096.0, 13)])
-def test_the_sampled_scale_is_kept_up_to_the_slack_bound(outlier, exponent):
+def test_the_sampled_scale_is_kept_up_to_the_slack_bound(outlier, exponent, lazy):
     """K = 32 rows, every other one sampled; the unsampled rows bring ‖Δ'‖_F to exactly the bound
-    2^SCALE_SLACK · √(KD) = 2048 (the sampled scale is kept) or past it (the exact one is taken)."""
+    2^SCALE_SLACK · √(KD) = 2048 (the sampled scale is kept) or past it (the exact one is taken),
+    on a stored Δ' and on lazy displacements (there by their first pass)."""
     pts, nbs = torch.zeros(1, 2, dtype=F64), torch.zeros(1, 32, 2, dtype=F64)
     nbs[0, 0, 0] = 0.5  # the sampled rows' largest entry: exponent 0
     nbs[0, [1, 3, 5, 7], 0] = torch.tensor([outlier, 45.0, 4.5, 1.5], dtype=F64)  # squares sum to 2^22 - 1/4
-    ((delta,), e), *more = curvature._by_chunk(pts, nbs, True, lambda d: (d.clone(),))
+
+    def fit(delta):
+        return (torch.cat([p.clone() for p in delta.slices()], -1) if lazy else delta.clone(),)
+
+    ((delta,), e), *more = curvature._by_chunk(pts, nbs, True, fit, lazy=lazy)
     assert not more and e.tolist() == [exponent]
     assert torch.equal(delta, nbs * 2.0**-exponent)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_point_on_the_slack_bound_keeps_its_scale_beside_one_past_it(lazy):
+    """The previous test's two neighbourhoods in one chunk: only the one past the bound (whose
+    check refits a lazy chunk) takes its exact scale."""
+    pts, nbs = torch.zeros(2, 2, dtype=F64), torch.zeros(2, 32, 2, dtype=F64)
+    nbs[:, 0, 0] = 0.5
+    nbs[0, [1, 3, 5, 7], 0] = torch.tensor([2047.5, 45.0, 4.5, 1.5], dtype=F64)
+    nbs[1, [1, 3, 5, 7], 0] = torch.tensor([4096.0, 45.0, 4.5, 1.5], dtype=F64)
+
+    def fit(delta):
+        return (torch.cat([p.clone() for p in delta.slices()], -1) if lazy else delta.clone(),)
+
+    chunks = list(curvature._by_chunk(pts, nbs, True, fit, lazy=lazy))
+    assert torch.cat([e for _, e in chunks]).tolist() == [0, 13]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_without_rescaling_no_scale_is_checked_or_taken(monkeypatch, lazy):
+    """rescale=False is the released arithmetic: a Δ far above the slack bound keeps e = 0."""
+    pts, nbs = torch.zeros(1, 2, dtype=F64), torch.zeros(1, 32, 2, dtype=F64)
+    nbs[0, 1, 0] = 2.0**40
+    monkeypatch.setattr(curvature, "_exact_exponents", None)  # would fail if called
+    monkeypatch.setattr(curvature, "_sampled_exponents", None)
+    fit = (lambda d: (torch.cat(list(d.slices()), -1),)) if lazy else (lambda d: (d.clone(),))
+    ((delta,), e), *more = curvature._by_chunk(pts, nbs, False, fit, lazy=lazy)
+    assert not more and e.tolist() == [0] and torch.equal(delta, nbs)
 
 
 def test_small_neighbourhoods_are_sampled_whole():
@@ -1019,7 +1126,7 @@ def _spy(monkeypatch, name: str) -> list:
 )
 def test_krylov_points_converge_each_by_its_own_residual(kinds, converged, blocks):
     delta = torch.cat([_krylov_patch(kind, seed) for seed, kind in enumerate(kinds)])
-    _, ok, run = curvature._tangent_coordinates(delta, 1, 1e-11, 6)
+    _, ok, run = curvature._tangent_coordinates(_lazy(delta), 1, 1e-11, 6)
     assert ok.tolist() == converged and run == blocks
 
 
@@ -1029,9 +1136,10 @@ def test_a_chunk_with_a_converged_and_a_failed_point_equals_the_hessians(monkeyp
     monkeypatch.setattr(curvature, "KRYLOV_BUDGET", 100.0)
     nbs = torch.cat([_krylov_patch((1, 1e-4), 0), _krylov_patch("noise", 1)])
     pts = torch.zeros(2, 200, dtype=F64)
-    calls = _spy(monkeypatch, "_tangent_coordinates")
+    calls, gram = _spy(monkeypatch, "_tangent_coordinates"), _spy(monkeypatch, "_invariants_gram")
     got = curvature_invariants(pts, nbs, 1)
     assert [out[1].tolist() for _, out in calls] == [[True, False]]
+    assert [args[0].shape[0] for args, _ in gram] == [1]  # the failed point's Δ alone
     _, hess = principal_curvatures(pts, nbs, 1, method="svd", return_hessians=True)
     assert_invariants_close(got, Invariants.from_hessians(hess), tol.INVARIANTS_VS_HESSIANS_RTOL)
 
@@ -1052,7 +1160,7 @@ def test_warm_start_sketches_the_columns_where_there_are_twice_the_block(ambient
     rank-q Δ's neighbour space; below, it is the QR of the seeded random block."""
     g = torch.Generator().manual_seed(0)
     delta = torch.randn(2, 30, 4, generator=g, dtype=F64) @ torch.randn(2, 4, ambient, generator=g, dtype=F64)
-    y = curvature._warm_start(delta, 4, torch.Generator().manual_seed(7))
+    y = curvature._warm_start(_lazy(delta), 4, torch.Generator().manual_seed(7))
     assert y.shape == (2, 30, 4)
     torch.testing.assert_close(y.mT @ y, torch.eye(4, dtype=F64).expand(2, 4, 4))
     plain = torch.linalg.qr(torch.randn(2, 30, 4, generator=torch.Generator().manual_seed(7), dtype=F64)).Q
@@ -1153,6 +1261,7 @@ def test_where_every_point_converges_the_gram_route_is_not_run(monkeypatch):
     pts, nbs = quadric_patch(1, 1, 1, 200, n=2, k=60, noise=1e-4)
     blocks, _, gram, gram_form = _route(monkeypatch, pts, nbs, 1)
     assert blocks == [6] and gram == 0 and gram_form == 1  # few coefficients: through P_qΔ
+    assert _route(monkeypatch, pts[:1], nbs[:1], 1)[2:] == (0, 1)  # q(K + q) ≤ K² counts K, not b
 
 
 def test_underdetermined_fit_on_the_krylov_route_equals_the_hessians(monkeypatch):
