@@ -875,8 +875,8 @@ def test_chunk_points_fill_the_byte_budget_and_at_most_the_threads_where_delta_i
 @pytest.mark.filterwarnings("error")  # nor a resized output buffer
 @pytest.mark.parametrize("dtype", [F64, torch.float32, torch.float16])
 def test_lazy_displacements_are_the_stored_ones_bit_for_bit(dtype):
-    """Slice by slice (256, 256, 88 columns on a CPU, whole elsewhere), any columns, any rows, and
-    the norms of the first pass: each entry has _fill's one rounding."""
+    """Slice by slice (256, 256, 88 columns on a CPU, whole elsewhere), any columns and any rows:
+    each entry has _fill's one rounding."""
     g = torch.Generator().manual_seed(3)
     pts = (100 * torch.randn(2, 600, generator=g, dtype=F64)).to(dtype)
     nbs = (pts[:, None, :].to(F64) + torch.randn(2, 3, 600, generator=g, dtype=F64)).to(dtype)
